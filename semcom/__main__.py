@@ -1,0 +1,3 @@
+from semcom.cli.app import main
+
+main()

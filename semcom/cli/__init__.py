@@ -1,0 +1,1 @@
+"""The ``semcom`` command line: thin wrappers over library functions."""

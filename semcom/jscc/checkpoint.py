@@ -1,0 +1,155 @@
+"""Checkpoints: weights in safetensors, the model card in JSON, training state loaded weights-only.
+
+A checkpoint ``PATH.safetensors`` holds the weights and, in its metadata, the architecture
+(``semcom_config``) and a format tag. Its card ``PATH.json`` (same stem) says how it was made and
+carries the sha256 of the weights file. Training state for resuming (optimizer moments, step,
+epoch, RNG) lives in ``PATH.train.pt`` and is read with ``torch.load(weights_only=True)``.
+Opening any of these never runs code from the file: safetensors and JSON are pure data, and
+``weights_only`` refuses pickled objects other than tensors and plain containers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from semcom.errors import CheckpointError
+from semcom.jscc.config import JsccConfig
+from semcom.jscc.model import MultiResJscc
+
+__all__ = [
+    "FORMAT",
+    "card_path",
+    "library_versions",
+    "load_card",
+    "load_checkpoint",
+    "save_checkpoint",
+    "sha256_file",
+]
+
+FORMAT = "semcom-jscc/1"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def card_path(weights: str | Path) -> Path:
+    """The card that belongs to a weights file: same stem, ``.json``."""
+    return Path(weights).with_suffix(".json")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a model's numbers (for the card)."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version(), "torch": torch.__version__}
+    for dist in ("semcom", "sionna-no-rt", "safetensors", "numpy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def save_checkpoint(model: MultiResJscc, path: str | Path, card: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` to ``path`` (``.safetensors``) and its card (``.json``, with sha256 and size).
+
+    Returns the weights path. Tensors are written contiguous, in float32.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_suffix(".safetensors.tmp")
+    save_file(state, str(tmp), metadata={"format": FORMAT, "semcom_config": model.config.to_json()})
+    tmp.replace(path)
+    full = dict(card or {})
+    full["architecture"] = model.config.to_dict()
+    full["parameters"] = sum(int(v.numel()) for v in state.values())
+    full["weights_file"] = path.name
+    full["size_bytes"] = path.stat().st_size
+    full["sha256"] = sha256_file(path)
+    full.setdefault("library_versions", library_versions())
+    cp = card_path(path)
+    cp.with_suffix(".json.tmp").write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
+    cp.with_suffix(".json.tmp").replace(cp)
+    return path
+
+
+def load_card(path: str | Path) -> dict[str, Any]:
+    """Read the JSON card of a weights file (or the card path itself)."""
+    p = Path(path)
+    cp = p if p.suffix == ".json" else card_path(p)
+    try:
+        return json.loads(cp.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{cp}: model card not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{cp}: model card is not valid JSON ({exc})") from None
+
+
+def load_checkpoint(
+    path: str | Path,
+    expect: JsccConfig | None = None,
+    verify: bool = True,
+    map_location: str | torch.device = "cpu",
+) -> MultiResJscc:
+    """Build the model a checkpoint describes and load its weights (eval mode).
+
+    Args:
+        path: the ``.safetensors`` file.
+        expect: if given, the checkpoint's architecture must equal it.
+        verify: check the sha256 against the card next to the file when there is one.
+        map_location: device of the returned model.
+
+    Raises:
+        CheckpointError: missing, corrupt, checksum mismatch, not a semcom JSCC checkpoint, or a
+            different architecture than ``expect`` / than its tensors.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    if verify and card_path(path).is_file():
+        card = load_card(path)
+        want = card.get("sha256")
+        if want and sha256_file(path) != want:
+            raise CheckpointError(f"{path}: sha256 does not match its card {card_path(path).name} "
+                                  "(file corrupt or replaced); download or train it again")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            meta = fh.metadata() or {}
+            state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no iterator
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    if meta.get("format") != FORMAT or "semcom_config" not in meta:
+        raise CheckpointError(f"{path}: not a semcom JSCC checkpoint (format {meta.get('format')!r}, "
+                              f"expected {FORMAT!r})")
+    try:
+        config = JsccConfig.from_dict(json.loads(meta["semcom_config"]))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: invalid architecture in metadata ({exc})") from None
+    if expect is not None and config != expect:
+        raise CheckpointError(f"{path}: architecture {config} does not match the expected {expect}")
+    model = MultiResJscc(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not fit the architecture in its metadata ({first})") from None
+    return model.to(map_location).eval()
