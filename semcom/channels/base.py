@@ -135,9 +135,9 @@ class Channel(torch.nn.Module):
         else:
             self.generator.manual_seed(int(seed))
 
-    def gains(self, batch: int, n: int, layer_sizes: Sequence[int] | None) -> torch.Tensor:
-        """Channel gains, ``[B, 1]`` or ``[B, n]`` complex; subclasses draw fading here."""
-        return torch.ones(batch, 1, dtype=torch.complex64, device=self.device)
+    def gains(self, batch: int, n: int, layer_sizes: Sequence[int] | None) -> torch.Tensor | None:
+        """Channel gains, ``[B, 1]`` or ``[B, n]`` complex; ``None`` means ``h = 1`` (no fading)."""
+        return None
 
     def _gain_count(self, n: int, layer_sizes: Sequence[int] | None) -> int:
         if self.block == "image":
@@ -167,7 +167,11 @@ class Channel(torch.nn.Module):
             raise ValueError(f"snr_db must be a scalar or have one value per row ({batch}), got {no.shape[0]}")
         no = no.expand(batch, 1)
         h = self.gains(batch, n, layer_sizes)
-        y = self._awgn(h * x, no)
+        if h is None:  # skip a full-size multiply by one
+            y = self._awgn(x, no)
+            h = torch.ones(batch, 1, dtype=y.dtype, device=y.device)
+        else:
+            y = self._awgn(h * x, no)
         return ChannelOutput(y=y, h=h, no=no, csi=self.csi)
 
     def extra_repr(self) -> str:
