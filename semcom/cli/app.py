@@ -30,6 +30,23 @@ _COMMANDS = [
     ("semcom.cli.train", "train_cmd", "train"),
 ]
 
+
+
+def _version(value: bool) -> None:
+    if value:
+        from semcom import __version__
+
+        typer.echo(f"semcom {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Semantic-communication simulator."""
+
+
 for _module, _func, _name in _COMMANDS:
     try:
         _mod = importlib.import_module(_module)

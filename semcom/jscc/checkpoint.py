@@ -62,10 +62,16 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def save_checkpoint(model: MultiResJscc, path: str | Path, card: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    model: MultiResJscc,
+    path: str | Path,
+    card: dict[str, Any] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Path:
     """Write ``model`` to ``path`` (``.safetensors``) and its card (``.json``, with sha256 and size).
 
-    Returns the weights path. Tensors are written contiguous, in float32.
+    Returns the weights path. ``dtype=torch.float16`` halves the file (the zoo uses it); loading
+    always gives float32 weights.
     """
     from safetensors.torch import save_file
 
@@ -73,12 +79,14 @@ def save_checkpoint(model: MultiResJscc, path: str | Path, card: dict[str, Any] 
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_suffix(".safetensors.tmp")
     save_file(state, str(tmp), metadata={"format": FORMAT, "semcom_config": model.config.to_json()})
+    tmp.chmod(0o644)
     tmp.replace(path)
     full = dict(card or {})
     full["architecture"] = model.config.to_dict()
+    full["storage_dtype"] = str(dtype).removeprefix("torch.")
     full["parameters"] = sum(int(v.numel()) for v in state.values())
     full["weights_file"] = path.name
     full["size_bytes"] = path.stat().st_size
@@ -129,17 +137,20 @@ def load_checkpoint(
         card = load_card(path)
         want = card.get("sha256")
         if want and sha256_file(path) != want:
-            raise CheckpointError(f"{path}: sha256 does not match its card {card_path(path).name} "
-                                  "(file corrupt or replaced); download or train it again")
+            raise CheckpointError(
+                f"{path}: sha256 does not match its card {card_path(path).name} "
+                "(file corrupt or replaced); download or train it again"
+            )
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             meta = fh.metadata() or {}
-            state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no iterator
+            state = {k: fh.get_tensor(k).float() for k in fh.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
     if meta.get("format") != FORMAT or "semcom_config" not in meta:
-        raise CheckpointError(f"{path}: not a semcom JSCC checkpoint (format {meta.get('format')!r}, "
-                              f"expected {FORMAT!r})")
+        raise CheckpointError(
+            f"{path}: not a semcom JSCC checkpoint (format {meta.get('format')!r}, expected {FORMAT!r})"
+        )
     try:
         config = JsccConfig.from_dict(json.loads(meta["semcom_config"]))
     except (ValueError, TypeError, KeyError) as exc:
@@ -151,5 +162,7 @@ def load_checkpoint(
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit the architecture in its metadata ({first})") from None
+        raise CheckpointError(
+            f"{path}: weights do not fit the architecture in its metadata ({first})"
+        ) from None
     return model.to(map_location).eval()

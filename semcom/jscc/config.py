@@ -53,18 +53,21 @@ class JsccConfig:
     """Everything needed to rebuild a :class:`~semcom.jscc.model.MultiResJscc` (stored in checkpoints).
 
     Attributes:
-        image_shape: ``(C, H, W)`` of the source images; H and W divisible by 4.
+        image_shape: ``(C, H, W)`` of the source images (H, W divisible by 4 for ``arch="conv"``).
         layer_symbols: complex symbols per layer, ``k_1..k_L``.
         num_classes: classes of the semantic head (0: no semantic head).
         enc_width: channels of the shared encoder trunk.
         dec_width: channels of each decoder.
         snr_info: feed each layer's effective SNR (dB) to the decoders as an extra feature map, so one
             model serves all SNRs (SNR-adaptive decoding).
+        arch: ``"conv"`` (convolutional, any H, W divisible by 4) or ``"mlp"`` (fully connected, for
+            small images such as MNIST; ``enc_width``/``dec_width`` are then the hidden sizes).
         name: free-form architecture name for cards (``"mr-jscc"``, ``"deep-jscc"``).
 
-    Layer ``i`` is carried by ``c_i = ceil(2 k_i / (H/4 * W/4))`` encoder feature maps at 1/4 of the
+    Conv: layer ``i`` is carried by ``c_i = ceil(2 k_i / (H/4 * W/4))`` encoder feature maps at 1/4 of the
     image resolution; the first ``2 k_i`` reals of those maps (row-major) are paired into ``k_i``
     complex symbols. Reals beyond ``2 k_i`` are never sent; the decoder puts zeros in their place.
+    MLP: layer ``i``'s head emits exactly ``2 k_i`` reals.
     """
 
     image_shape: tuple[int, int, int]
@@ -73,13 +76,16 @@ class JsccConfig:
     enc_width: int = 64
     dec_width: int = 64
     snr_info: bool = True
+    arch: str = "conv"
     name: str = "mr-jscc"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        c, h, w = self.image_shape
-        if h % 4 or w % 4:
+        _, h, w = self.image_shape
+        if self.arch == "conv" and (h % 4 or w % 4):
             raise ValueError(f"image height and width must be divisible by 4, got {h}x{w}")
+        if self.arch not in ("conv", "mlp"):
+            raise ValueError(f"arch must be 'conv' or 'mlp', not {self.arch!r}")
         if not self.layer_symbols or any(k < 1 for k in self.layer_symbols):
             raise ValueError(f"layer_symbols must be positive counts, got {self.layer_symbols}")
         object.__setattr__(self, "image_shape", tuple(int(v) for v in self.image_shape))

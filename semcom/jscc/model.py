@@ -21,6 +21,7 @@ effective SNR of each layer, in dB, divided by 20.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,30 +68,42 @@ class JsccOutput:
 class _ResBlock(nn.Module):
     def __init__(self, ch: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.PReLU(ch), nn.Conv2d(ch, ch, 3, padding=1))
+        self.body = nn.Sequential(
+            nn.Conv2d(ch, ch, 3, padding=1), nn.PReLU(ch), nn.Conv2d(ch, ch, 3, padding=1)
+        )
         self.act = nn.PReLU(ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(x + self.body(x))
 
 
-class _Decoder(nn.Module):
-    """D_r: layers 1..r (as feature maps, plus SNR maps) -> image ``[B, C, H, W]`` and logits."""
+class _ConvDecoder(nn.Module):
+    """D_r (conv): layers 1..r as ``[B, in_ch, H/4, W/4]`` maps -> image ``[B, C, H, W]`` and logits.
 
-    def __init__(self, in_ch: int, width: int, out_ch: int, num_classes: int, latent_hw: tuple[int, int]) -> None:
+    Upsampling is sub-pixel convolution (PixelShuffle): most work stays at 1/4 resolution, which is
+    what makes L decoders affordable on a CPU.
+    """
+
+    def __init__(
+        self, in_ch: int, width: int, out_ch: int, num_classes: int, latent_hw: tuple[int, int]
+    ) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_ch, width, 3, padding=1), nn.PReLU(width), _ResBlock(width))
-        half, quarter = max(width // 2, 8), max(width // 4, 8)
+        mid = max(width // 2, 8)
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(width, half, 4, stride=2, padding=1), nn.PReLU(half),
-            nn.ConvTranspose2d(half, quarter, 4, stride=2, padding=1), nn.PReLU(quarter),
-            nn.Conv2d(quarter, out_ch, 3, padding=1),
+            nn.Conv2d(width, 4 * mid, 3, padding=1),
+            nn.PixelShuffle(2),
+            nn.PReLU(mid),
+            nn.Conv2d(mid, 4 * out_ch, 3, padding=1),
+            nn.PixelShuffle(2),
         )
         self.head: nn.Module | None = None
         if num_classes > 0:
             h, w = (latent_hw[0] + 1) // 2, (latent_hw[1] + 1) // 2
             self.head = nn.Sequential(
-                nn.Conv2d(width, width, 3, stride=2, padding=1), nn.PReLU(width), nn.Flatten(),
+                nn.Conv2d(width, width, 3, stride=2, padding=1),
+                nn.PReLU(width),
+                nn.Flatten(),
                 nn.Linear(width * h * w, num_classes),
             )
 
@@ -99,6 +112,24 @@ class _Decoder(nn.Module):
         images = torch.sigmoid(self.up(f))
         logits = self.head(f) if self.head is not None else None
         return images, logits
+
+
+class _MlpDecoder(nn.Module):
+    """D_r (MLP): layers 1..r as ``[B, in_dim]`` reals -> image ``[B, C, H, W]`` and logits."""
+
+    def __init__(self, in_dim: int, width: int, image_shape: tuple[int, int, int], num_classes: int) -> None:
+        super().__init__()
+        self.image_shape = image_shape
+        self.body = nn.Sequential(
+            nn.Linear(in_dim, width), nn.PReLU(width), nn.Linear(width, width), nn.PReLU(width)
+        )
+        self.out = nn.Linear(width, math.prod(image_shape))
+        self.head = nn.Linear(width, num_classes) if num_classes > 0 else None
+
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        f = self.body(feats)
+        images = torch.sigmoid(self.out(f)).reshape(-1, *self.image_shape)
+        return images, (self.head(f) if self.head is not None else None)
 
 
 class MultiResJscc(nn.Module):
@@ -123,18 +154,35 @@ class MultiResJscc(nn.Module):
         self.config = config
         c = config.image_shape[0]
         fw = config.enc_width
+        extra = 1 if config.snr_info else 0
+        self.decoders = nn.ModuleList()
+        if config.arch == "mlp":
+            n = math.prod(config.image_shape)
+            self.trunk = nn.Sequential(
+                nn.Flatten(), nn.Linear(n, fw), nn.PReLU(fw), nn.Linear(fw, fw), nn.PReLU(fw)
+            )
+            self.heads = nn.ModuleList(nn.Linear(fw, 2 * k) for k in config.layer_symbols)
+            in_dim = 0
+            for k in config.layer_symbols:
+                in_dim += 2 * k + extra
+                self.decoders.append(
+                    _MlpDecoder(in_dim, config.dec_width, config.image_shape, config.num_classes)
+                )
+            return
         self.trunk = nn.Sequential(
-            nn.Conv2d(c, fw, 5, stride=2, padding=2), nn.PReLU(fw),
-            nn.Conv2d(fw, fw, 5, stride=2, padding=2), nn.PReLU(fw),
+            nn.Conv2d(c, fw // 2, 5, stride=2, padding=2),
+            nn.PReLU(fw // 2),
+            nn.Conv2d(fw // 2, fw, 5, stride=2, padding=2),
+            nn.PReLU(fw),
             _ResBlock(fw),
         )
         self.heads = nn.ModuleList(nn.Conv2d(fw, ci, 3, padding=1) for ci in config.layer_channels)
-        extra = 1 if config.snr_info else 0
-        self.decoders = nn.ModuleList()
         in_ch = 0
         for ci in config.layer_channels:
             in_ch += ci + extra
-            self.decoders.append(_Decoder(in_ch, config.dec_width, c, config.num_classes, config.latent_hw))
+            self.decoders.append(
+                _ConvDecoder(in_ch, config.dec_width, c, config.num_classes, config.latent_hw)
+            )
 
     # -- bookkeeping -------------------------------------------------------------------------
     @property
@@ -158,12 +206,14 @@ class MultiResJscc(nn.Module):
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Images ``[B, C, H, W]`` -> symbols ``[B, k_1 + .. + k_L]`` complex, unit power per layer."""
         if images.dim() != 4 or tuple(images.shape[1:]) != self.config.image_shape:
-            raise ValueError(f"expected images [B, {', '.join(map(str, self.config.image_shape))}], "
-                             f"got {tuple(images.shape)}")
+            raise ValueError(
+                f"expected images [B, {', '.join(map(str, self.config.image_shape))}], "
+                f"got {tuple(images.shape)}"
+            )
         feats = self.trunk(images)
         layers = []
         for head, k in zip(self.heads, self.config.layer_symbols, strict=True):
-            reals = head(feats).flatten(1)[:, : 2 * k]
+            reals = head(feats).flatten(1)[:, : 2 * k]  # conv: first 2k reals of c_i maps; mlp: exactly 2k
             z = torch.view_as_complex(reals.reshape(-1, k, 2).contiguous())
             layers.append(normalize_power(z))
         return torch.cat(layers, dim=1)
@@ -174,30 +224,35 @@ class MultiResJscc(nn.Module):
         for k in self.config.layer_symbols:
             if start >= symbols.shape[1]:
                 break
-            out.append(symbols[:, start:start + k])
+            out.append(symbols[:, start : start + k])
             start += k
         if start != symbols.shape[1]:
-            raise ValueError(f"{symbols.shape[1]} symbols is not a whole number of layers {self.layer_symbols}")
+            raise ValueError(
+                f"{symbols.shape[1]} symbols is not a whole number of layers {self.layer_symbols}"
+            )
         return out
 
     # -- receiver ----------------------------------------------------------------------------
     def _layer_maps(self, symbols: torch.Tensor, snr_db: torch.Tensor | None) -> list[torch.Tensor]:
-        """Per layer: ``[B, c_i (+1), h, w]`` feature maps from received symbols (and SNR maps)."""
+        """Per layer: decoder input, ``[B, c_i (+1), h, w]`` maps (conv) or ``[B, 2 k_i (+1)]`` (mlp)."""
         h, w = self.config.latent_hw
+        conv = self.config.arch == "conv"
         maps = []
         start = 0
         for i, k in enumerate(self.config.layer_symbols[: self._layers_in(symbols)]):
-            z = symbols[:, start:start + k]
-            reals = torch.view_as_real(z.contiguous()).reshape(z.shape[0], 2 * k)
-            size = self.config.layer_channels[i] * h * w
-            if size > 2 * k:
-                reals = nn.functional.pad(reals, (0, size - 2 * k))
-            m = reals.reshape(-1, self.config.layer_channels[i], h, w)
+            z = symbols[:, start : start + k]
+            m = torch.view_as_real(z.contiguous()).reshape(z.shape[0], 2 * k)
+            if conv:
+                size = self.config.layer_channels[i] * h * w
+                if size > 2 * k:
+                    m = nn.functional.pad(m, (0, size - 2 * k))
+                m = m.reshape(-1, self.config.layer_channels[i], h, w)
             if self.config.snr_info:
                 if snr_db is None:
                     raise ValueError("this model needs the SNR at the decoder (snr_info=True)")
-                s = snr_db[:, i] if snr_db.dim() == 2 else snr_db
-                m = torch.cat([m, (s / _SNR_SCALE_DB).reshape(-1, 1, 1, 1).expand(-1, 1, h, w)], dim=1)
+                s = (snr_db[:, i] if snr_db.dim() == 2 else snr_db) / _SNR_SCALE_DB
+                s = s.reshape(-1, 1, 1, 1).expand(-1, 1, h, w) if conv else s.reshape(-1, 1)
+                m = torch.cat([m, s], dim=1)
             maps.append(m)
             start += k
         return maps
@@ -206,7 +261,10 @@ class MultiResJscc(nn.Module):
         return len(self.split_layers(symbols))
 
     def decode(
-        self, symbols: torch.Tensor, snr_db: torch.Tensor | float | None, resolutions: Sequence[int] | None = None,
+        self,
+        symbols: torch.Tensor,
+        snr_db: torch.Tensor | float | None,
+        resolutions: Sequence[int] | None = None,
     ) -> list[JsccOutput]:
         """Decode received symbol estimates of layers 1..r with D_1..D_r (or only ``resolutions``).
 
@@ -240,9 +298,13 @@ class MultiResJscc(nn.Module):
         return 10.0 * torch.log10(means.clamp_min(1e-6))
 
     def forward(
-        self, images: torch.Tensor, channel: Channel, snr_db: float | torch.Tensor, resolution: int | None = None,
+        self,
+        images: torch.Tensor,
+        channel: Channel,
+        snr_db: float | torch.Tensor,
+        resolution: int | None = None,
     ) -> list[JsccOutput]:
-        """Encode, send layers 1..r through ``channel`` at ``snr_db`` (float or ``[B]``), decode with D_1..D_r."""
+        """Encode, send layers 1..r through ``channel`` at ``snr_db`` (float or ``[B]``), decode: D_1..D_r."""
         r = self.num_layers if resolution is None else resolution
         k = self.symbols_upto(r)
         x = self.encode(images)[:, :k]

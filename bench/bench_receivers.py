@@ -1,0 +1,212 @@
+"""Benchmark of the semantic receivers on a frozen zoo JSCC encoder (not a test).
+
+Trains every receiver (and the per-layer heads under every weighting strategy) on the frozen
+encoder of a zoo model over AWGN at SNRs drawn uniformly from 0-20 dB, then evaluates per layer
+at a few SNRs on AWGN and, for the unseen-channel study, on Rayleigh block fading (one gain per
+image, perfect CSI, LMMSE symbol estimates). Writes JSON (``--out``) and prints Markdown tables;
+``--table FILE`` only prints the tables of an existing JSON file.
+
+    python bench/bench_receivers.py --data-root /work/shared/data --threads 1
+    python bench/bench_receivers.py --table bench/results/receivers.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+# (receiver, weighting, test channels, side SNR told to the receiver)
+PLAN: list[tuple[str, str, tuple[str, ...]] | tuple[str, str, tuple[str, ...], str]] = [
+    ("per-layer-heads", "equal", ("awgn", "rayleigh")),
+    ("per-layer-heads", "uncertainty", ("awgn",)),
+    ("per-layer-heads", "gradnorm", ("awgn",)),
+    ("per-layer-heads", "pcgrad", ("awgn",)),
+    ("per-layer-heads", "mgda-ub", ("awgn",)),
+    ("deep-supervision", "equal", ("awgn",)),
+    ("top-only", "equal", ("awgn",)),
+    ("all-at-top", "equal", ("awgn",)),
+    ("proxy-softmax", "equal", ("awgn", "rayleigh")),
+    ("proxy-uncertainty", "equal", ("awgn", "rayleigh")),
+    ("per-layer-heads", "equal", ("awgn", "rayleigh"), "effective"),
+]
+
+
+def _jscc_reference(
+    model: Any, dataset: Any, snrs: list[float], channel: str, seed: int,
+) -> list[dict[str, Any]]:
+    """The zoo model's own decoders D_r (image + semantic head), for reference."""
+    import torch
+
+    from semcom.channels import build_channel
+    from semcom.metrics import psnr
+    from semcom.receivers import expected_calibration_error
+
+    rows = []
+    with torch.no_grad():
+        for snr in snrs:
+            ch = build_channel(channel, block="image", csi="perfect", seed=seed)
+            per: dict[int, dict[str, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
+            for images, _ in dataset.batches(500):
+                for out in model(images, ch, float(snr)):
+                    per[out.layer]["psnr"].append(psnr(images, out.images))
+                    if out.logits is not None:
+                        per[out.layer]["logits"].append(out.logits)
+            for r, d in sorted(per.items()):
+                p = torch.cat(d["psnr"])
+                row = {"snr_db": float(snr), "layer": r, "images": len(dataset), "psnr_db": float(p.mean()),
+                       "psnr_std": float(p.std())}
+                if d["logits"]:
+                    logits = torch.cat(d["logits"])
+                    row["accuracy"] = float((logits.argmax(1) == dataset.labels).float().mean())
+                    row["ece"] = expected_calibration_error(logits, dataset.labels)
+                rows.append(row)
+    return rows
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from semcom.data import load_dataset
+    from semcom.receivers import evaluate_receiver, load_encoder, train_receiver
+
+    encoder = load_encoder(args.model)
+    train = load_dataset(args.dataset, "train", root=args.data_root, subset=args.train_subset)
+    test = load_dataset(args.dataset, "test", root=args.data_root, subset=args.test_subset)
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "meta": {
+            "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": f"{platform.machine()} CPU, {args.threads} torch thread(s), shared 2-core host, "
+                       "no GPU",
+            "torch": torch.__version__, "model": args.model, "dataset": args.dataset,
+            "train_images": len(train), "test_images": len(test), "epochs": args.epochs,
+            "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
+            "train_channel": "awgn", "train_snr_db": [0.0, 20.0], "test_snrs_db": args.snrs,
+            "rayleigh": "block fading, one h ~ CN(0,1) per image, perfect CSI, LMMSE estimate",
+            "seeds": args.seeds,
+        },
+        "runs": [],
+    }
+    plan = [p for p in PLAN if not args.only or p[0] in args.only or f"{p[0]}/{p[1]}" in args.only]
+    if args.reference:
+        for ch in ("awgn", "rayleigh"):
+            rows = _jscc_reference(encoder, test, args.snrs, ch, 1234)
+            result["runs"].append({"receiver": "jscc-decoders", "weighting": "-", "seed": 0,
+                                   "test_channel": ch, "train_seconds": 0.0, "rows": rows})
+    for name, weighting, channels, *rest in plan:
+        side = rest[0] if rest else "nominal"
+        for seed in args.seeds:
+            t0 = time.perf_counter()
+            trained = train_receiver(name, encoder, train, weighting=weighting, epochs=args.epochs,
+                                     batch_size=args.batch_size, lr=args.lr, seed=seed,
+                                     receiver_kwargs={"width": args.width}, side_snr=side)
+            seconds = time.perf_counter() - t0
+            for ch in channels:
+                rows = evaluate_receiver(trained, test, args.snrs, channel=ch, seed=1234 + seed)
+                result["runs"].append({"receiver": name, "weighting": weighting, "seed": seed,
+                                       "side_snr": side, "test_channel": ch,
+                                       "train_seconds": round(seconds, 1), "rows": rows})
+            print(f"{name}/{weighting}/{side} seed {seed}: {seconds:.0f} s", file=sys.stderr, flush=True)
+            out_path.write_text(json.dumps(result, indent=1))
+    out_path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _cell(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
+    if not values:
+        return "—"
+    m = statistics.fmean(values) * scale
+    if len(values) == 1:
+        return f"{m:.{digits}f}"
+    half = (max(values) - min(values)) * scale / 2
+    return f"{m:.{digits}f} ±{half:.{digits}f}"
+
+
+def tables(result: dict[str, Any]) -> str:
+    """Markdown tables: mean over seeds, ± half the range between seeds."""
+    meta = result["meta"]
+    snrs = meta["test_snrs_db"]
+    # (receiver/weighting, channel) -> (snr, layer, metric) -> [values over seeds]
+    agg: dict[tuple[str, str], dict[tuple[float, int, str], list[float]]] = defaultdict(
+        lambda: defaultdict(list))
+    order: list[str] = []
+    for run in result["runs"]:
+        key = run["receiver"]
+        if run["weighting"] not in ("equal", "-"):
+            key = f"{key} + {run['weighting']}"
+        if run.get("side_snr", "nominal") != "nominal":
+            key = f"{key} ({run['side_snr']} SNR)"
+        if key not in order:
+            order.append(key)
+        for row in run["rows"]:
+            for metric in ("accuracy", "coarse_accuracy", "ece", "psnr_db", "snr_mae_db"):
+                if metric in row:
+                    agg[(key, run["test_channel"])][(row["snr_db"], row["layer"], metric)].append(row[metric])
+    layers = sorted({row["layer"] for run in result["runs"] for row in run["rows"]})
+    out = []
+
+    def table(title: str, channel: str, metric: str, scale: float, digits: int, names: list[str]) -> None:
+        head = [f"{s:g} dB L{r}" for s in snrs for r in layers]
+        lines = [f"**{title}**", "", "| method | " + " | ".join(head) + " |",
+                 "|---|" + "---|" * len(head)]
+        for name in names:
+            d = agg.get((name, channel))
+            if not d or not any(k[2] == metric for k in d):
+                continue
+            cells = [_cell(d.get((float(s), r, metric), []), scale, digits) for s in snrs for r in layers]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        out.append("\n".join(lines) + "\n")
+
+    table("Top-1 accuracy (%), AWGN (train and test)", "awgn", "accuracy", 100, 1, order)
+    table("Coarse-concept accuracy (%), AWGN (coarse head where there is one, else class probabilities "
+          "summed per group)", "awgn", "coarse_accuracy", 100, 1, order)
+    table("Reconstruction PSNR (dB), AWGN", "awgn", "psnr_db", 1, 2, order)
+    table("Top-1 accuracy (%), Rayleigh block fading (unseen: trained on AWGN)", "rayleigh", "accuracy",
+          100, 1, order)
+    table("ECE (%), AWGN", "awgn", "ece", 100, 1, [n for n in order if (n, "rayleigh") in agg])
+    table("ECE (%), Rayleigh (unseen)", "rayleigh", "ece", 100, 1, order)
+    table("SNR-estimate mean abs. error (dB), AWGN", "awgn", "snr_mae_db", 1, 2, order)
+    table("SNR-estimate mean abs. error (dB), Rayleigh (effective SNR incl. |h|^2)", "rayleigh",
+          "snr_mae_db", 1, 2, order)
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="mnist-mr3-awgn")
+    ap.add_argument("--dataset", default="mnist")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--train-subset", type=int, default=None)
+    ap.add_argument("--test-subset", type=int, default=None)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--snrs", type=float, nargs="+", default=[0.0, 10.0, 20.0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", nargs="*", default=None, help="receiver names or receiver/weighting pairs")
+    ap.add_argument("--no-reference", dest="reference", action="store_false",
+                    help="skip the zoo model's own decoders")
+    ap.add_argument("--out", default="bench/results/receivers.json")
+    ap.add_argument("--table", default=None, help="print the tables of this JSON file and exit")
+    args = ap.parse_args()
+    if args.table:
+        print(tables(json.loads(Path(args.table).read_text())))
+        return
+    print(tables(run(args)))
+
+
+if __name__ == "__main__":
+    main()

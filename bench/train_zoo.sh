@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Train the JSCC zoo models one after another (never two at once: the CPU is shared).
+# Resumable: rerun the script and each run continues from runs/<name>/latest.* ; finished runs
+# (runs/<name>/FINISHED) are skipped. Each new best is written to semcom/zoo/weights/<name>.* (fp16).
+#   nohup bench/train_zoo.sh > runs/train_zoo.log 2>&1 &
+set -u
+cd "$(dirname "$0")/.."
+# optionally wait for a run started by an earlier queue to end first
+if [ -n "${WAIT_PID:-}" ]; then while kill -0 "$WAIT_PID" 2>/dev/null; do sleep 5; done; fi
+PY=${PY:-.venv/bin/python}
+MNIST=${MNIST_ROOT:-/work/shared/data}
+CIFAR=${CIFAR_ROOT:-$HOME/.cache/semcom-data}
+COMMON="--threads ${THREADS:-1} --snr-min 0 --snr-max 20 --snr-info"
+
+run() {  # name, then semcom train options
+  local name=$1; shift
+  if [ -f "runs/$name/FINISHED" ]; then echo "skip $name (done)"; return; fi
+  echo "=== $name $(date -u +%H:%M:%S)"
+  $PY -m semcom train --out "runs/$name" --zoo-name "$name" $COMMON "$@" || echo "!!! $name failed"
+}
+
+run mnist-mr3-awgn --dataset mnist --data-root "$MNIST" --exclude-mnist-sample --arch mlp \
+    --enc-width 256 --dec-width 256 --layers 3 --rho 1/6 --channel awgn --epochs 10 --batch-size 64 --lr 1e-3
+run mnist-mr3-rayleigh --dataset mnist --data-root "$MNIST" --exclude-mnist-sample \
+    --init runs/mnist-mr3-awgn/best.safetensors --channel rayleigh --block image --csi perfect \
+    --epochs 4 --batch-size 64 --lr 5e-4 --warmup-steps 0
+run cifar10-mr3-awgn --dataset cifar10 --data-root "$CIFAR" --arch conv --enc-width 48 --dec-width 48 \
+    --layer-symbols 192,160,160 --channel awgn --epochs 12 --batch-size 64 --lr 1e-3 --augment-flip \
+    --max-minutes 75
+run cifar10-mr3-rayleigh --dataset cifar10 --data-root "$CIFAR" --init runs/cifar10-mr3-awgn/best.safetensors \
+    --channel rayleigh --block image --csi perfect --epochs 6 --batch-size 64 --lr 5e-4 --augment-flip \
+    --max-minutes 20
+run cifar10-djscc-awgn --dataset cifar10 --data-root "$CIFAR" --arch conv --enc-width 48 --dec-width 48 \
+    --layers 1 --layer-symbols 512 --channel awgn --epochs 6 --batch-size 64 --lr 1e-3 --augment-flip \
+    --max-minutes 25
+echo "=== all done $(date -u +%H:%M:%S)"

@@ -1,0 +1,135 @@
+"""The multi-resolution JSCC as a :class:`semcom.systems.TransmissionSystem` for the scenario runner.
+
+A broadcast encodes each batch once (:meth:`JsccSystem.prepare`); every user then receives the
+first r layers through its own channel (:meth:`JsccSystem.receive`) and decodes them with
+D_1..D_r. The encoder does not adapt to the users' SNRs (analog broadcast): the SNR is side
+information at each user's decoder only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from semcom.channels.base import Channel
+from semcom.jscc.checkpoint import load_card, load_checkpoint
+from semcom.jscc.model import MultiResJscc, receiver_input
+from semcom.systems import LayerOutput
+
+__all__ = ["JsccSystem", "JsccTransmission"]
+
+
+@dataclass
+class JsccTransmission:
+    """What :meth:`JsccSystem.prepare` hands to :meth:`JsccSystem.receive`.
+
+    Attributes:
+        symbols: ``[B, k_1 + .. + k_L]`` complex64, every layer at unit average power per image.
+        batch: B.
+    """
+
+    symbols: torch.Tensor
+    batch: int
+
+
+class JsccSystem:
+    """Multi-resolution deep JSCC (Mortaheb et al., 2023) behind the transmission-system interface.
+
+    Args:
+        model: a :class:`~semcom.jscc.model.MultiResJscc`, or a zoo name (``"mnist-mr3-awgn"``), or the
+            path of a ``.safetensors`` checkpoint.
+        name: label in results (default: the zoo name / file stem).
+        device: where encoding and decoding run.
+
+    Example:
+        >>> system = JsccSystem("mnist-mr3-awgn")                     # doctest: +SKIP
+        >>> tx = system.prepare(images, user_snrs_db=[5.0, 15.0])      # doctest: +SKIP
+        >>> outs = system.receive(tx, build_channel("awgn"), 5.0, 3)   # doctest: +SKIP
+        >>> [o.images.shape for o in outs]                            # doctest: +SKIP
+    """
+
+    kind = "jscc"
+
+    def __init__(
+        self, model: MultiResJscc | str | Path, name: str | None = None, device: str = "cpu"
+    ) -> None:
+        self.card: dict = {}
+        if isinstance(model, MultiResJscc):
+            label = name or model.config.name
+        else:
+            text = str(model)
+            if text.endswith(".safetensors") or Path(text).is_file():
+                path = Path(text)
+                model_obj = load_checkpoint(path, map_location=device)
+                if path.with_suffix(".json").is_file():
+                    self.card = load_card(path)
+                label = name or path.stem
+            else:
+                from semcom.zoo import load_model, model_card
+
+                model_obj = load_model(text, device=device)
+                self.card = model_card(text)
+                label = name or text
+            model = model_obj
+        self.model = model.to(device).eval()
+        self.device = device
+        self.name = label
+
+    @property
+    def num_layers(self) -> int:
+        return self.model.num_layers
+
+    @property
+    def layer_symbols(self) -> Sequence[int]:
+        """Complex channel uses of each layer, k_1..k_L."""
+        return self.model.layer_symbols
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.model.config.image_shape
+
+    @torch.no_grad()
+    def prepare(self, images: torch.Tensor, user_snrs_db: Sequence[float] = ()) -> JsccTransmission:
+        """Encode ``images`` ``[B, C, H, W]`` in [0, 1] once; the users' SNRs do not change the encoding."""
+        x = self.model.encode(images.to(self.device, torch.float32))
+        return JsccTransmission(symbols=x, batch=images.shape[0])
+
+    @torch.no_grad()
+    def receive(
+        self,
+        tx: JsccTransmission,
+        channel: Channel,
+        snr_db: float | torch.Tensor,
+        resolution: int,
+    ) -> list[LayerOutput]:
+        """Send layers 1..``resolution`` through ``channel`` at ``snr_db``; decode with D_1..D_r.
+
+        Returns one :class:`~semcom.systems.LayerOutput` per r = 1..resolution: images ``[B, C, H, W]``
+        clamped to [0, 1], logits ``[B, K]`` (None without a semantic head), outage all False (an
+        analog link has no decoding failure), and in ``info`` the symbols used and bandwidth ratio.
+        """
+        self.model._check_resolution(resolution)
+        k = self.model.symbols_upto(resolution)
+        out = channel(tx.symbols[:, :k], snr_db, layer_sizes=list(self.layer_symbols[:resolution]))
+        x_hat, snr = receiver_input(out)
+        decoded = self.model.decode(x_hat, self.model.layer_snr_db(snr, resolution))
+        n = self.model.config.source_dims
+        results = []
+        for o in decoded:
+            used = self.model.symbols_upto(o.layer)
+            results.append(
+                LayerOutput(
+                    layer=o.layer,
+                    images=o.images.clamp(0.0, 1.0),
+                    logits=o.logits,
+                    outage=torch.zeros(tx.batch, dtype=torch.bool, device=o.images.device),
+                    info={"symbols": used, "bandwidth_ratio": used / n},
+                )
+            )
+        return results
+
+    def __repr__(self) -> str:
+        return f"JsccSystem(name={self.name!r}, layer_symbols={tuple(self.layer_symbols)})"

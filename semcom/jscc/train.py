@@ -1,0 +1,478 @@
+"""Training and evaluation of multi-resolution JSCC models.
+
+Loss (joint mode), for decoders D_1..D_L on a batch, SNR drawn per image:
+
+    L = sum_r w_r * MSE(x, x_hat_r) + ce_weight * sum_r CE(y, logits_r)
+
+Successive mode trains layer by layer: stage 1 trains the encoder trunk, layer 1's head and D_1;
+stage r > 1 trains only layer r's head and D_r, everything earlier frozen, on loss term r only
+(the layered training of "Semantic Multi-Resolution Communications", Mortaheb et al., 2023).
+
+Optimiser: Adam, linear warm-up then cosine decay to ``lr * lr_min_factor`` over all planned steps
+(per stage in successive mode). Checkpoints after every epoch in ``out``: ``latest.*`` and
+``best.*`` (best mean PSNR over the evaluation SNRs and layers on the held-out evaluation images);
+``latest.train.pt`` resumes an interrupted run at the next epoch (``resume=True``). Data order,
+SNR draws and channel noise are seeded per epoch, so a resumed run repeats what an uninterrupted
+run would have done.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from semcom.channels import Channel, build_channel
+from semcom.data import ImageDataset, load_dataset, mnist_sample_indices
+from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint
+from semcom.jscc.config import JsccConfig, split_symbols, symbols_for_ratio
+from semcom.jscc.model import MultiResJscc
+from semcom.metrics import psnr
+
+__all__ = ["TrainConfig", "build_model", "evaluate", "train"]
+
+_DATA_NOTES = {
+    "cifar10": "CIFAR-10 from the development copy in ../shared/data, which is a JPEG quality-75 re-encoding "
+    "of the official images (cifar10-jpeg75.tar.gz -> prepare_cifar10.py -> official binary layout); "
+    "PSNR on it runs somewhat higher than on the official CIFAR-10.",
+    "mnist": "MNIST, official IDX files (exact pixels).",
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs (the ``semcom train`` options and YAML keys, same names).
+
+    Architecture: ``layers`` layers splitting ``floor(H W C rho)`` symbols (see
+    :func:`~semcom.jscc.config.split_symbols`) unless ``layer_symbols`` is given. ``init`` fine-tunes
+    from a checkpoint (its architecture wins over the architecture options).
+    """
+
+    dataset: str = "mnist"
+    data_root: str | None = None
+    split: str = "train"
+    exclude_mnist_sample: bool = False
+    train_count: int | None = None
+    layers: int = 3
+    rho: str = "1/6"
+    layer_symbols: list[int] | None = None
+    enc_width: int = 32
+    dec_width: int = 32
+    snr_info: bool = True
+    arch: str = "conv"
+    channel: str = "awgn"
+    block: str = "image"
+    csi: str = "perfect"
+    k_factor: float = 1.0
+    snr_min: float = 0.0
+    snr_max: float = 20.0
+    mode: str = "joint"
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_min_factor: float = 0.05
+    warmup_steps: int = 100
+    layer_weights: list[float] | None = None
+    ce_weight: float = 0.01
+    augment_flip: bool = False
+    seed: int = 0
+    threads: int = 2
+    out: str = "runs/jscc"
+    resume: bool = True
+    init: str | None = None
+    eval_count: int = 1000
+    eval_snrs: list[float] = field(default_factory=lambda: [0.0, 5.0, 10.0, 15.0, 20.0])
+    final_eval_count: int | None = None
+    max_minutes: float | None = None
+    zoo_name: str | None = None
+    zoo_dir: str | None = None
+    progress: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(data) - known)
+        if bad:
+            raise ValueError(f"unknown training options: {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def validate(self) -> None:
+        if self.mode not in ("joint", "successive"):
+            raise ValueError(f"mode must be 'joint' or 'successive', not {self.mode!r}")
+        if self.snr_min > self.snr_max:
+            raise ValueError(f"snr_min {self.snr_min} > snr_max {self.snr_max}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be positive")
+        if (
+            self.layer_weights is not None
+            and self.layer_symbols is not None
+            and len(self.layer_weights) != len(self.layer_symbols)
+        ):
+            raise ValueError("layer_weights needs one weight per layer")
+
+
+def build_model(cfg: TrainConfig, image_shape: Sequence[int], num_classes: int) -> MultiResJscc:
+    """The model ``cfg`` describes for images of ``image_shape`` ``(C, H, W)``."""
+    if cfg.layer_symbols:
+        sizes = tuple(cfg.layer_symbols)
+    else:
+        sizes = split_symbols(symbols_for_ratio(image_shape, cfg.rho), cfg.layers)
+    name = "deep-jscc" if len(sizes) == 1 else "mr-jscc"
+    jc = JsccConfig(
+        tuple(image_shape),
+        sizes,
+        num_classes=num_classes,
+        enc_width=cfg.enc_width,  # type: ignore[arg-type]
+        dec_width=cfg.dec_width,
+        snr_info=cfg.snr_info,
+        arch=cfg.arch,
+        name=name,
+    )
+    return MultiResJscc(jc)
+
+
+def _make_channel(cfg: TrainConfig, seed: int) -> Channel:
+    return build_channel(cfg.channel, block=cfg.block, csi=cfg.csi, seed=seed, k_factor=cfg.k_factor)
+
+
+def _flip(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    mask = torch.rand(images.shape[0], generator=gen) < 0.5
+    return torch.where(mask.view(-1, 1, 1, 1), images.flip(-1), images)
+
+
+@torch.no_grad()
+def evaluate(
+    model: MultiResJscc,
+    dataset: ImageDataset,
+    channel: Channel,
+    snrs_db: Sequence[float],
+    batch_size: int = 500,
+    seed: int = 1234,
+) -> dict[str, Any]:
+    """Per-layer PSNR (mean, std over images) and top-1 accuracy at each SNR.
+
+    Returns ``{"snr_db": [...], "count": N, "psnr_db": [[layer 1 per SNR], ...], "psnr_std_db": ...,
+    "accuracy": [[...], ...]}`` (accuracy lists are empty without a semantic head).
+    """
+    model.eval()
+    n_layers = model.num_layers
+    psnr_mean = [[0.0] * len(snrs_db) for _ in range(n_layers)]
+    psnr_std = [[0.0] * len(snrs_db) for _ in range(n_layers)]
+    acc = [[0.0] * len(snrs_db) for _ in range(n_layers)]
+    for si, snr in enumerate(snrs_db):
+        channel.seed(seed + si)
+        vals: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
+        hits = [0] * n_layers
+        for images, labels in dataset.batches(batch_size):
+            outs = model(images, channel, float(snr))
+            for o in outs:
+                vals[o.layer - 1].append(psnr(images, o.images.clamp(0, 1)))
+                if o.logits is not None:
+                    hits[o.layer - 1] += int((o.logits.argmax(1) == labels).sum())
+        for r in range(n_layers):
+            v = torch.cat(vals[r]).double()
+            psnr_mean[r][si] = round(float(v.mean()), 3)
+            psnr_std[r][si] = round(float(v.std()), 3) if v.numel() > 1 else 0.0
+            acc[r][si] = round(hits[r] / len(dataset), 4)
+    has_head = model.config.num_classes > 0
+    return {
+        "snr_db": [float(s) for s in snrs_db],
+        "count": len(dataset),
+        "psnr_db": psnr_mean,
+        "psnr_std_db": psnr_std,
+        "accuracy": acc if has_head else [],
+    }
+
+
+def _score(metrics: dict[str, Any]) -> float:
+    return float(np.mean(metrics["psnr_db"]))
+
+
+def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    lo = cfg.lr * cfg.lr_min_factor
+    return lo + 0.5 * (cfg.lr - lo) * (1.0 + math.cos(math.pi * t))
+
+
+def _stage_params(model: MultiResJscc, cfg: TrainConfig, stage: int) -> list[nn.Parameter]:
+    """Trainable parameters: everything (joint) or layer ``stage``'s part (successive)."""
+    if cfg.mode == "joint":
+        params = list(model.parameters())
+    else:
+        parts: list[nn.Module] = [model.heads[stage], model.decoders[stage]]
+        if stage == 0:
+            parts.append(model.trunk)
+        params = [p for m in parts for p in m.parameters()]
+    keep = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep)
+    return params
+
+
+def _load_data(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset, dict[str, Any]]:
+    train_ds = load_dataset(cfg.dataset, cfg.split, root=cfg.data_root)
+    info: dict[str, Any] = {"name": cfg.dataset, "split": cfg.split, "official_size": len(train_ds)}
+    if cfg.exclude_mnist_sample:
+        if cfg.dataset != "mnist" or cfg.split != "train":
+            raise ValueError("exclude_mnist_sample applies to the MNIST training split only")
+        drop = mnist_sample_indices(train_ds.labels.numpy())
+        keep = torch.from_numpy(np.isin(train_ds.indices.numpy(), drop, invert=True))
+        train_ds = train_ds.subset(keep=keep)
+        info["excluded"] = (
+            "the 5,000 images of the offline sample 'mnist-sample' (first 500 training images "
+            "of each digit, semcom.data.mnist_sample_indices)"
+        )
+    if cfg.train_count:
+        train_ds = train_ds.subset(cfg.train_count)
+    info["images"] = len(train_ds)
+    info["note"] = _DATA_NOTES.get(cfg.dataset, "")
+    test_ds = load_dataset(cfg.dataset, "test", root=cfg.data_root)
+    return train_ds, test_ds, info
+
+
+def _save_state(path: Path, opt: torch.optim.Optimizer, epoch: int, step: int, best: float) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "optimizer": opt.state_dict(),
+            "epoch": torch.tensor(epoch),
+            "step": torch.tensor(step),
+            "best": torch.tensor(best),
+        },
+        tmp,
+    )
+    tmp.replace(path)
+
+
+def _log(msg: str) -> None:
+    print(f"[{datetime.now(UTC).strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def train(cfg: TrainConfig, command: str | None = None) -> Path:
+    """Train (or resume) a model as ``cfg`` says; returns the path of the best checkpoint.
+
+    Writes ``cfg.out/{latest,best}.safetensors`` + ``.json`` cards after every epoch, and, when
+    ``cfg.zoo_name`` is set, copies each new best into the zoo directory under that name (float16).
+    ``cfg.out/FINISHED`` marks a run that did all its epochs (not one stopped by ``max_minutes``).
+    """
+    from tqdm.auto import tqdm
+
+    cfg.validate()
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_ds, test_ds, data_info = _load_data(cfg)
+    eval_ds = test_ds.subset(min(cfg.eval_count, len(test_ds)))
+    image_shape, num_classes = train_ds.shape, train_ds.num_classes
+
+    if cfg.init:
+        model = load_checkpoint(cfg.init)
+    else:
+        model = build_model(cfg, image_shape, num_classes)
+    if tuple(model.config.image_shape) != tuple(image_shape):
+        raise ValueError(f"model expects images {model.config.image_shape}, dataset has {image_shape}")
+    n_layers = model.num_layers
+    weights = cfg.layer_weights or [1.0] * n_layers
+    if len(weights) != n_layers:
+        raise ValueError(f"layer_weights needs {n_layers} values")
+
+    steps_per_epoch = len(train_ds) // cfg.batch_size
+    stages = n_layers if cfg.mode == "successive" else 1
+    total_epochs = cfg.epochs * stages
+    epoch, step, best = 0, 0, -math.inf
+    state_path = out / "latest.train.pt"
+    resumed = False
+    if cfg.resume and state_path.is_file() and (out / "latest.safetensors").is_file():
+        model = load_checkpoint(out / "latest.safetensors", expect=model.config)
+        st = torch.load(state_path, weights_only=True)
+        epoch, step, best = int(st["epoch"]), int(st["step"]), float(st["best"])
+        resumed = True
+    stage = min(epoch // cfg.epochs, stages - 1) if cfg.mode == "successive" else 0
+    params = _stage_params(model, cfg, stage)
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    if resumed and not (cfg.mode == "successive" and epoch % cfg.epochs == 0):
+        opt.load_state_dict(st["optimizer"])
+    if resumed:
+        _log(f"resumed {out} at epoch {epoch}/{total_epochs} (step {step})")
+    n_params = sum(p.numel() for p in model.parameters())
+    _log(
+        f"training {model.config.name} {model.config.layer_symbols} symbols, {n_params} parameters, "
+        f"{len(train_ds)} images, {steps_per_epoch} steps/epoch, {total_epochs} epochs, mode {cfg.mode}"
+    )
+
+    card_base: dict[str, Any] = {
+        "name": cfg.zoo_name or out.name,
+        "description": f"{'multi-resolution' if n_layers > 1 else 'single-layer'} deep JSCC, "
+        f"{n_layers} layers, "
+        f"{cfg.dataset}, {cfg.channel}",
+        "dataset": data_info,
+        "channel": {
+            "name": cfg.channel,
+            "block": cfg.block,
+            "csi": cfg.csi,
+            **({"k_factor": cfg.k_factor} if cfg.channel == "rician" else {}),
+        },
+        "training_snr_db": {
+            "distribution": "uniform per image" if cfg.snr_min < cfg.snr_max else "fixed",
+            "min": cfg.snr_min,
+            "max": cfg.snr_max,
+        },
+        "snr_side_information": cfg.snr_info and model.config.snr_info,
+        "usage": (
+            "one model for all SNRs: the decoders are told each layer's SNR"
+            if model.config.snr_info
+            else "decoders do not see the SNR"
+        ),
+        "bandwidth_ratio_cumulative": [round(r, 5) for r in model.config.bandwidth_ratios()],
+        "layer_symbols": list(model.config.layer_symbols),
+        "mode": cfg.mode,
+        "command": command or " ".join(sys.argv),
+        "train_config": asdict(cfg),
+        "init_from": cfg.init,
+    }
+    t_start = time.monotonic()
+    epoch_times: list[float] = []
+    chan = _make_channel(cfg, cfg.seed)
+    while epoch < total_epochs:
+        if cfg.max_minutes is not None and epoch_times:
+            elapsed = (time.monotonic() - t_start) / 60
+            if elapsed + np.mean(epoch_times) / 60 > cfg.max_minutes:
+                _log(
+                    f"time budget of {cfg.max_minutes} min reached after {epoch} epochs; stopping (resumable)"
+                )
+                break
+        new_stage = min(epoch // cfg.epochs, stages - 1) if cfg.mode == "successive" else 0
+        if new_stage != stage:
+            stage = new_stage
+            params = _stage_params(model, cfg, stage)
+            opt = torch.optim.Adam(params, lr=cfg.lr)
+        stage_total = (
+            steps_per_epoch * cfg.epochs if cfg.mode == "successive" else steps_per_epoch * total_epochs
+        )
+        stage_step0 = stage * steps_per_epoch * cfg.epochs if cfg.mode == "successive" else 0
+        t0 = time.monotonic()
+        model.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        chan.seed(cfg.seed * 1_000_003 + epoch)
+        run_psnr = [0.0] * n_layers
+        run_acc = [0.0] * n_layers
+        bar = tqdm(
+            train_ds.batches(cfg.batch_size, shuffle=True, generator=gen, drop_last=True),
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{total_epochs}",
+            disable=not cfg.progress,
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,
+            dynamic_ncols=True,
+        )
+        for images, labels in bar:
+            if cfg.augment_flip:
+                images = _flip(images, gen)
+            for g in opt.param_groups:
+                g["lr"] = _lr_at(cfg, step - stage_step0, stage_total)
+            snr = cfg.snr_min + (cfg.snr_max - cfg.snr_min) * torch.rand(images.shape[0], generator=gen)
+            r = stage + 1 if cfg.mode == "successive" else n_layers
+            outs = model(images, chan, snr, resolution=r)
+            if cfg.mode == "successive":
+                outs = outs[-1:]
+            loss = images.new_zeros(())
+            for o in outs:
+                mse = (o.images - images).square().mean()
+                loss = loss + weights[o.layer - 1] * mse
+                if o.logits is not None and cfg.ce_weight > 0:
+                    loss = loss + cfg.ce_weight * nn.functional.cross_entropy(o.logits, labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            with torch.no_grad():
+                for o in outs:
+                    i = o.layer - 1
+                    p = float(psnr(images, o.images.detach()).mean())
+                    run_psnr[i] = p if run_psnr[i] == 0 else 0.98 * run_psnr[i] + 0.02 * p
+                    if o.logits is not None:
+                        a = float((o.logits.argmax(1) == labels).float().mean())
+                        run_acc[i] = 0.98 * run_acc[i] + 0.02 * a
+            shown = [o.layer - 1 for o in outs]
+            bar.set_postfix_str(
+                " ".join(f"L{i + 1}:{run_psnr[i]:.2f}dB/{100 * run_acc[i]:.0f}%" for i in shown),
+                refresh=False,
+            )
+        bar.close()
+        epoch += 1
+        epoch_times.append(time.monotonic() - t0)
+        metrics = evaluate(model, eval_ds, _make_channel(cfg, 0), cfg.eval_snrs)
+        score = _score(metrics)
+        card = {
+            **card_base,
+            "epochs": epoch,
+            "steps": step,
+            "seconds_per_epoch": round(float(np.mean(epoch_times)), 1),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "test": {
+                **metrics,
+                "dataset": cfg.dataset,
+                "split": "test",
+                "images": f"first {metrics['count']} of the test split",
+                "channel": cfg.channel,
+            },
+        }
+        save_checkpoint(model, out / "latest.safetensors", card)
+        _save_state(state_path, opt, epoch, step, max(best, score))
+        _log(
+            f"epoch {epoch}/{total_epochs} {epoch_times[-1]:.0f}s; eval PSNR by layer at {cfg.eval_snrs} dB: "
+            f"{metrics['psnr_db']}; acc {metrics['accuracy']}"
+        )
+        if score > best or cfg.mode == "successive":
+            best = score
+            save_checkpoint(model, out / "best.safetensors", card)
+            if cfg.zoo_name:
+                _export(model, cfg, card)
+    if epoch >= total_epochs and cfg.final_eval_count != 0:
+        best_model = load_checkpoint(out / "best.safetensors")
+        best_card = json.loads((out / "best.json").read_text())
+        ds = (
+            test_ds
+            if cfg.final_eval_count is None
+            else test_ds.subset(min(cfg.final_eval_count, len(test_ds)))
+        )
+        metrics = evaluate(best_model, ds, _make_channel(cfg, 0), cfg.eval_snrs)
+        keep = {
+            k: v
+            for k, v in best_card.items()
+            if k not in ("architecture", "parameters", "weights_file", "size_bytes", "sha256")
+        }
+        keep["test"] = {
+            **metrics,
+            "dataset": cfg.dataset,
+            "split": "test",
+            "images": "all" if len(ds) == len(test_ds) else f"first {len(ds)}",
+            "channel": cfg.channel,
+        }
+        save_checkpoint(best_model, out / "best.safetensors", keep)
+        if cfg.zoo_name:
+            _export(best_model, cfg, keep)
+        _log(f"final test PSNR by layer: {metrics['psnr_db']}; accuracy {metrics['accuracy']}")
+        (out / "FINISHED").write_text(f"{epoch} epochs\n")
+    return out / "best.safetensors"
+
+
+def _export(model: MultiResJscc, cfg: TrainConfig, card: dict[str, Any]) -> Path:
+    from semcom.zoo import weights_dir
+
+    target = Path(cfg.zoo_dir) if cfg.zoo_dir else weights_dir()
+    return save_checkpoint(
+        model, target / f"{cfg.zoo_name}.safetensors", {**card, "name": cfg.zoo_name}, dtype=torch.float16
+    )

@@ -1,0 +1,91 @@
+"""Semantic receivers: task heads and multi-task methods on the received JSCC layers.
+
+A receiver maps the received layers 1..r (:class:`Received`) to a dict of task outputs and declares
+its :class:`Task` list and losses (:mod:`semcom.receivers.base`). Receivers are registered by name
+in :data:`RECEIVERS`; third-party packages add theirs through the ``semcom.receivers`` entry-point
+group (a factory taking ``layer_symbols``, ``num_classes``, ``image_shape``, ``coarse_groups`` and
+keyword options, returning a :class:`Receiver`). Task-weighting strategies are in
+:data:`WEIGHTINGS` (entry-point group ``semcom.weightings``) and work with every receiver.
+
+>>> from semcom.receivers import RECEIVERS, WEIGHTINGS
+>>> "per-layer-heads" in RECEIVERS and "pcgrad" in WEIGHTINGS
+True
+"""
+
+from semcom.receivers.base import SHARED, Received, Receiver, Targets, Task, coarse_labels, layer_features
+from semcom.receivers.calibration import expected_calibration_error
+from semcom.receivers.concepts import COARSE_CONCEPTS, CoarseConcept, coarse_concept
+from semcom.receivers.deep_supervision import DeepSupervision, all_at_top, deep_supervision, top_only
+from semcom.receivers.heads import PerLayerHeads
+from semcom.receivers.proxy import BRANCHES, ProxyTaskReceiver, proxy_softmax, proxy_uncertainty
+from semcom.receivers.training import (
+    TrainedReceiver,
+    build_receiver,
+    encode_dataset,
+    evaluate_receiver,
+    load_encoder,
+    receive,
+    train_receiver,
+)
+from semcom.receivers.weighting import (
+    WEIGHTINGS,
+    EqualWeighting,
+    GradNorm,
+    MgdaUb,
+    PcGrad,
+    UncertaintyWeighting,
+    Weighting,
+    make_weighting,
+    min_norm_weights,
+    pcgrad_project,
+)
+from semcom.registry import Registry
+
+__all__ = [
+    "BRANCHES",
+    "COARSE_CONCEPTS",
+    "RECEIVERS",
+    "SHARED",
+    "WEIGHTINGS",
+    "CoarseConcept",
+    "DeepSupervision",
+    "EqualWeighting",
+    "GradNorm",
+    "MgdaUb",
+    "PcGrad",
+    "PerLayerHeads",
+    "ProxyTaskReceiver",
+    "Received",
+    "Receiver",
+    "Targets",
+    "Task",
+    "TrainedReceiver",
+    "UncertaintyWeighting",
+    "Weighting",
+    "build_receiver",
+    "coarse_concept",
+    "coarse_labels",
+    "encode_dataset",
+    "evaluate_receiver",
+    "expected_calibration_error",
+    "layer_features",
+    "load_encoder",
+    "make_weighting",
+    "min_norm_weights",
+    "pcgrad_project",
+    "receive",
+    "train_receiver",
+]
+
+RECEIVERS = Registry("receivers", entry_point_group="semcom.receivers")
+RECEIVERS.add("per-layer-heads", PerLayerHeads,
+              "plain per-layer heads: one classifier per resolution on layers 1..r (baseline)")
+RECEIVERS.add("deep-supervision", deep_supervision,
+              "deep supervision, intermediate concepts: coarse on layer 1, class on 2..L (Li et al. 2018)")
+RECEIVERS.add("top-only", top_only, "progressive trunk supervised with the class at the top only (control)")
+RECEIVERS.add("all-at-top", all_at_top,
+              "progressive trunk, coarse concept and class both at the top (control)")
+RECEIVERS.add("proxy-uncertainty", proxy_uncertainty, "proxy tasks (reconstruction, SNR, denoising) fused by "
+              "uncertainty-aware attention, hard negatives (after Wu et al.)")
+RECEIVERS.add("proxy-softmax", proxy_softmax,
+              "proxy-task branches fused by plain softmax attention (control)")

@@ -1,0 +1,367 @@
+"""Train and evaluate a semantic receiver on a frozen JSCC encoder.
+
+The encoder is frozen, so its symbols are computed once per image (:func:`encode_dataset`); each
+step then draws fresh channel noise and gains. The receiver's input follows the JSCC decoders'
+convention (:func:`semcom.jscc.receiver_input`): with perfect CSI the LMMSE symbol estimate
+``conj(h) y / (|h|^2 + N0)``, without CSI the raw ``y``.
+
+>>> from semcom.receivers import train_receiver, evaluate_receiver
+>>> run = train_receiver("per-layer-heads", "mnist-mr3-awgn", "mnist", epochs=2)   # doctest: +SKIP
+>>> evaluate_receiver(run, "mnist", snrs_db=[0, 10, 20])                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from semcom.channels import build_channel
+from semcom.channels.base import Channel, ChannelOutput
+from semcom.data import ImageDataset, load_dataset
+from semcom.metrics import psnr
+from semcom.receivers.base import Received, Receiver, Targets, coarse_labels
+from semcom.receivers.calibration import expected_calibration_error
+from semcom.receivers.concepts import COARSE_CONCEPTS
+from semcom.receivers.weighting import Weighting, make_weighting
+
+__all__ = [
+    "Encoder",
+    "TrainedReceiver",
+    "build_receiver",
+    "encode_dataset",
+    "evaluate_receiver",
+    "load_encoder",
+    "receive",
+    "train_receiver",
+]
+
+
+class Encoder(Protocol):
+    """What a receiver needs from a transmitter: ``encode`` and the layer sizes."""
+
+    @property
+    def layer_symbols(self) -> tuple[int, ...]: ...
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``[B, C, H, W]`` -> symbols ``[B, k_1 + .. + k_L]`` complex (unit power per layer)."""
+        ...
+
+
+def load_encoder(model: str | Path | Any) -> Any:
+    """A frozen JSCC encoder from a zoo name, a ``.safetensors`` checkpoint path or a model object."""
+    if isinstance(model, str | Path):
+        path = Path(model)
+        if path.suffix == ".safetensors" or path.is_file():
+            from semcom.jscc import load_checkpoint
+
+            model = load_checkpoint(path)
+        else:
+            from semcom.zoo import load_model
+
+            model = load_model(str(model))
+    if not hasattr(model, "encode") or not hasattr(model, "layer_symbols"):
+        raise TypeError(f"{type(model).__name__} is not a JSCC encoder (needs .encode and .layer_symbols)")
+    if isinstance(model, torch.nn.Module):
+        model.eval().requires_grad_(False)
+    return model
+
+
+@torch.no_grad()
+def encode_dataset(encoder: Encoder, dataset: ImageDataset, batch_size: int = 500) -> torch.Tensor:
+    """The clean symbols of every image, ``[N, k_1 + .. + k_L]`` complex (the encoder is frozen)."""
+    return torch.cat([encoder.encode(images) for images, _ in dataset.batches(batch_size)])
+
+
+def _split(symbols: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor]:
+    return list(torch.split(symbols, list(sizes), dim=1))
+
+
+def _estimate(out: ChannelOutput) -> torch.Tensor:
+    """The receiver's symbol estimate (the JSCC decoders' convention, see the module docstring)."""
+    if out.csi == "perfect":
+        gain = out.h.real.square() + out.h.imag.square()
+        return out.y * out.h.conj() / (gain + out.no)
+    return out.y
+
+
+def _effective_snr_db(out: ChannelOutput, snr_db: torch.Tensor) -> torch.Tensor:
+    """Per-image effective SNR in dB: nominal + 10 log10 mean |h|^2 (AWGN: the nominal SNR)."""
+    gain = (out.h.real.square() + out.h.imag.square()).mean(dim=1)
+    return snr_db + 10.0 * torch.log10(gain.clamp_min(1e-6))
+
+
+def receive(
+    symbols: torch.Tensor,
+    channel: Channel,
+    snr_db: torch.Tensor,
+    layer_symbols: Sequence[int],
+    partner_symbols: torch.Tensor | None = None,
+    side_snr: str = "nominal",
+) -> tuple[Received, torch.Tensor, list[torch.Tensor] | None]:
+    """Send ``symbols`` ``[B, n]`` through ``channel`` at ``snr_db`` ``[B]``.
+
+    ``side_snr`` is the SNR the receiver is told (:attr:`Received.snr_db`): ``"nominal"`` (the
+    link's Es/N0, the default) or ``"effective"`` (``|h|^2 / N0`` averaged over the image, in dB;
+    needs perfect CSI, as the JSCC decoders get it).
+
+    Returns the receiver's view, the effective SNR per image (dB) and, when ``partner_symbols`` are
+    given, the view of those symbols sent through the *same* channel realisation (the same gains
+    ``h`` and noise ``n``: ``y' = h x' + n``), as for hard-negative pairs.
+    """
+    sizes = list(layer_symbols)
+    n = sum(sizes)
+    if side_snr not in ("nominal", "effective"):
+        raise ValueError(f"side_snr must be 'nominal' or 'effective', not {side_snr!r}")
+    out = channel(symbols[:, :n], snr_db, layer_sizes=sizes)
+    eff = _effective_snr_db(out, torch.as_tensor(snr_db, dtype=torch.float32).expand(out.y.shape[0]))
+    if side_snr == "effective" and out.csi != "perfect":
+        raise ValueError("side_snr='effective' needs perfect CSI at the receiver")
+    rx = Received(_split(_estimate(out), sizes), eff if side_snr == "effective" else snr_db)
+    partner_rx = None
+    if partner_symbols is not None:
+        noise = out.y - out.h * symbols[:, :n]
+        twin = ChannelOutput(y=out.h * partner_symbols[:, :n] + noise, h=out.h, no=out.no, csi=out.csi)
+        partner_rx = _split(_estimate(twin), sizes)
+    return rx, eff, partner_rx
+
+
+def _different_class_partner(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """For each row, the index of a row with a different label (random); -1 if there is none."""
+    b = labels.shape[0]
+    partner = torch.full((b,), -1, dtype=torch.long)
+    for _ in range(4):  # a few random rounds fill almost every row
+        cand = torch.randperm(b, generator=generator)
+        ok = (partner < 0) & (labels[cand] != labels)
+        partner[ok] = cand[ok]
+        if bool((partner >= 0).all()):
+            break
+    return partner
+
+
+@dataclass
+class TrainedReceiver:
+    """A trained receiver with what it was trained on (for evaluation and model cards)."""
+
+    receiver: Receiver
+    weighting: Weighting
+    encoder: Any
+    config: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def build_receiver(name: str, encoder: Encoder, dataset: ImageDataset, **kwargs: Any) -> Receiver:
+    """Build receiver ``name`` sized for ``encoder``'s layers and ``dataset``'s classes and images."""
+    from semcom.receivers import RECEIVERS
+
+    concept = COARSE_CONCEPTS.get(dataset.name)
+    kwargs.setdefault("coarse_groups", concept.groups if concept is not None else None)
+    return RECEIVERS.create(name, layer_symbols=tuple(encoder.layer_symbols), num_classes=dataset.num_classes,
+                            image_shape=dataset.shape, **kwargs)
+
+
+def _dataset(
+    dataset: str | ImageDataset, split: str, subset: int | None, root: str | Path | None,
+) -> ImageDataset:
+    if isinstance(dataset, ImageDataset):
+        return dataset.subset(subset) if subset is not None else dataset
+    return load_dataset(dataset, split=split, root=root, subset=subset)
+
+
+def train_receiver(
+    receiver_name: str,
+    model_name_or_path: str | Path | Any,
+    dataset: str | ImageDataset,
+    *,
+    weighting: str = "equal",
+    channel: str = "awgn",
+    snr_db: tuple[float, float] = (0.0, 20.0),
+    block: str = "image",
+    csi: str = "perfect",
+    k_factor: float = 1.0,
+    epochs: int = 5,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    subset: int | None = None,
+    data_root: str | Path | None = None,
+    seed: int = 0,
+    receiver_kwargs: dict[str, Any] | None = None,
+    weighting_kwargs: dict[str, Any] | None = None,
+    side_snr: str = "nominal",
+    max_steps: int | None = None,
+    log: Callable[[dict[str, float]], None] | None = None,
+) -> TrainedReceiver:
+    """Train receiver ``receiver_name`` on the frozen encoder ``model_name_or_path``.
+
+    Args:
+        receiver_name: a name in :data:`semcom.receivers.RECEIVERS` (or a plug-in's).
+        model_name_or_path: zoo name (``mnist-mr3-awgn``), ``.safetensors`` path or an encoder object.
+        dataset: dataset name (its ``train`` split is used) or an :class:`ImageDataset`.
+        weighting: a name in :data:`semcom.receivers.WEIGHTINGS`.
+        channel, block, csi, k_factor: the training channel (see :func:`semcom.channels.build_channel`).
+        snr_db: training SNRs are drawn per image uniformly from this range (dB).
+        side_snr: the SNR the receiver is told, ``"nominal"`` or ``"effective"`` (see :func:`receive`).
+        epochs, batch_size, lr: Adam on the receiver and the weighting's own parameters.
+        subset: train on the first ``subset`` images only.
+        seed: seeds the receiver's initialisation, the batch order and the channel.
+        max_steps: stop after this many steps (smoke tests).
+        log: called with each epoch's mean losses.
+    """
+    torch.manual_seed(seed)
+    encoder = load_encoder(model_name_or_path)
+    ds = _dataset(dataset, "train", subset, data_root)
+    receiver = build_receiver(receiver_name, encoder, ds, **(receiver_kwargs or {}))
+    weights = make_weighting(weighting, receiver.tasks, **(weighting_kwargs or {}))
+    sizes = list(encoder.layer_symbols)
+    symbols = encode_dataset(encoder, ds)
+    ch = build_channel(channel, block=block, csi=csi, seed=seed, k_factor=k_factor)
+    params = list(receiver.parameters()) + list(weights.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    groups = receiver.coarse_groups
+    history: list[dict[str, float]] = []
+    step = 0
+    receiver.train()
+    lo, hi = snr_db
+    for epoch in range(epochs):
+        sums: dict[str, float] = {}
+        count = 0
+        t0 = time.perf_counter()
+        order = torch.randperm(len(ds), generator=gen)
+        for start in range(0, len(ds) - batch_size + 1 if len(ds) >= batch_size else 1, batch_size):
+            sel = order[start:start + batch_size]
+            x, labels = symbols[sel], ds.labels[sel]
+            snr = lo + (hi - lo) * torch.rand(len(sel), generator=gen)
+            partner = None
+            if receiver.wants_pairs:
+                partner = _different_class_partner(labels, gen)
+                twin_sel = sel[partner.clamp_min(0)]
+                rx, eff, twin = receive(x, ch, snr, sizes, partner_symbols=symbols[twin_sel],
+                                        side_snr=side_snr)
+                assert twin is not None
+                # rows B..2B-1 are the twins: row i and row B+i form a hard-negative pair
+                b = len(sel)
+                layers = [torch.cat([a, t], 0) for a, t in zip(rx.layers, twin, strict=True)]
+                rx = Received(layers, torch.cat([rx.snr_db, rx.snr_db]))
+                eff = torch.cat([eff, eff])
+                idx = torch.arange(b)
+                pair = torch.cat([torch.where(partner >= 0, idx + b, -1), torch.where(partner >= 0, idx, -1)])
+                sel = torch.cat([sel, twin_sel])
+                x, labels = symbols[sel], ds.labels[sel]
+                partner = pair
+            else:
+                rx, eff, _ = receive(x, ch, snr, sizes, side_snr=side_snr)
+            targets = Targets(
+                labels=labels,
+                coarse=None if groups is None else coarse_labels(labels, groups),
+                images=ds.images(sel),
+                symbols=_split(x, sizes),
+                snr_db=eff,
+                partner=partner,
+            )
+            outputs = receiver(rx)
+            losses = receiver.losses(outputs, targets)
+            opt.zero_grad(set_to_none=True)
+            weights.backward(losses, shared=receiver.shared_parameters(),
+                             last_shared=receiver.last_shared_parameters(),
+                             representation=outputs.get("shared"))
+            opt.step()
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            count += 1
+            step += 1
+            if max_steps is not None and step >= max_steps:
+                break
+        record = {k: v / max(count, 1) for k, v in sums.items()}
+        record.update(epoch=float(epoch + 1), steps=float(step), seconds=time.perf_counter() - t0)
+        history.append(record)
+        if log is not None:
+            log(record)
+        if max_steps is not None and step >= max_steps:
+            break
+    receiver.eval()
+    config = {
+        "receiver": receiver_name,
+        "model": str(model_name_or_path) if isinstance(model_name_or_path, str | Path)
+        else type(model_name_or_path).__name__,
+        "dataset": ds.name, "train_images": len(ds),
+        "weighting": weighting, "channel": channel, "block": block, "csi": csi, "snr_db": list(snr_db),
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+        "receiver_kwargs": receiver_kwargs or {}, "steps": step, "side_snr": side_snr,
+    }
+    return TrainedReceiver(receiver, weights, encoder, config, history)
+
+
+@torch.no_grad()
+def evaluate_receiver(
+    trained: TrainedReceiver,
+    dataset: str | ImageDataset,
+    snrs_db: Sequence[float] = (0.0, 10.0, 20.0),
+    *,
+    channel: str = "awgn",
+    block: str = "image",
+    csi: str = "perfect",
+    k_factor: float = 1.0,
+    subset: int | None = None,
+    data_root: str | Path | None = None,
+    batch_size: int = 500,
+    seed: int = 1234,
+    bins: int = 15,
+    side_snr: str | None = None,
+) -> list[dict[str, Any]]:
+    """Per SNR and resolution r: accuracy, coarse accuracy, ECE and, where the receiver has them,
+    PSNR of its reconstruction and the SNR-estimate error.
+
+    Coarse accuracy of a class head: the coarse group with the largest summed probability.
+    Returns one row per (SNR, r): ``{"snr_db", "layer", "accuracy", "coarse_accuracy", "ece",
+    "psnr_db", "psnr_std", "snr_mae_db", "images"}`` (keys absent where the receiver has no such output).
+    ``side_snr``: as in training unless given.
+    """
+    side = side_snr or trained.config.get("side_snr", "nominal")
+    ds = _dataset(dataset, "test", subset, data_root)
+    receiver = trained.receiver.eval()
+    sizes = list(trained.encoder.layer_symbols)
+    symbols = encode_dataset(trained.encoder, ds)
+    groups = receiver.coarse_groups
+    rows = []
+    for snr_value in snrs_db:
+        ch = build_channel(channel, block=block, csi=csi, seed=seed, k_factor=k_factor)
+        outs: dict[str, list[torch.Tensor]] = {}
+        effs = []
+        for start in range(0, len(ds), batch_size):
+            x = symbols[start:start + batch_size]
+            snr = torch.full((x.shape[0],), float(snr_value))
+            rx, eff, _ = receive(x, ch, snr, sizes, side_snr=side)
+            effs.append(eff)
+            for k, v in receiver(rx).items():
+                if k != "shared" and v.dim() >= 1 and v.shape[0] == x.shape[0]:
+                    outs.setdefault(k, []).append(v)
+        cat = {k: torch.cat(v) for k, v in outs.items()}
+        eff_all = torch.cat(effs)
+        for r in range(1, len(sizes) + 1):
+            row: dict[str, Any] = {"snr_db": float(snr_value), "layer": r, "images": len(ds)}
+            if f"class@{r}" in cat:
+                logits = cat[f"class@{r}"]
+                row["accuracy"] = float((logits.argmax(1) == ds.labels).float().mean())
+                row["ece"] = expected_calibration_error(logits, ds.labels, bins)
+                if groups is not None:
+                    probs = torch.softmax(logits, 1)
+                    g = torch.zeros(len(ds), max(groups) + 1).index_add_(1, torch.tensor(groups), probs)
+                    hit = g.argmax(1) == coarse_labels(ds.labels, groups)
+                    row["coarse_accuracy"] = float(hit.float().mean())
+            if f"coarse@{r}" in cat and groups is not None:
+                row["coarse_accuracy"] = float((cat[f"coarse@{r}"].argmax(1) ==
+                                                coarse_labels(ds.labels, groups)).float().mean())
+            if f"image@{r}" in cat:
+                p = psnr(ds.images(), cat[f"image@{r}"].clamp(0, 1))
+                row["psnr_db"] = float(p.mean())
+                row["psnr_std"] = float(p.std())
+            if f"snr@{r}" in cat:
+                row["snr_mae_db"] = float((cat[f"snr@{r}"] * 20.0 - eff_all).abs().mean())
+            if len(row) > 3:
+                rows.append(row)
+    return rows

@@ -1,0 +1,169 @@
+"""Build the :class:`~semcom.systems.TransmissionSystem` each scenario entry names.
+
+``type: jscc`` builds :class:`semcom.jscc.system.JsccSystem` from a zoo name or checkpoint;
+``type: sscc`` builds :class:`semcom.sscc.system.SsccSystem` (codec + MCS, adaptive or capacity) on
+the channel uses of a JSCC system of the same scenario; ``type: plugin`` calls a factory
+``factory(context, **options)`` named as ``package.module:function`` or registered in the
+``semcom.systems`` entry-point group (:data:`SYSTEMS`). The JSCC and SSCC modules are imported
+only when a scenario uses them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from semcom.errors import ScenarioError
+from semcom.registry import Registry
+from semcom.scenarios.schema import JsccSystemSpec, PluginSystemSpec, Scenario, SsccSystemSpec, SystemSpec
+from semcom.systems import TransmissionSystem
+
+__all__ = ["SYSTEMS", "SystemContext", "build_system", "build_systems", "describe_system"]
+
+#: Plug-in system factories (entry-point group ``semcom.systems``), usable as ``type: plugin``.
+SYSTEMS = Registry("systems", entry_point_group="semcom.systems")
+
+
+@dataclass(frozen=True)
+class SystemContext:
+    """What a system factory may need to know about the scenario it serves.
+
+    Attributes:
+        dataset: dataset name.
+        image_shape: ``(C, H, W)``.
+        num_classes: number of classes of the dataset.
+        mean_image: ``[C, H, W]`` mean of the evaluated split (what an SSCC receiver shows on outage).
+        device: where the system runs.
+        base_dir: folder that relative paths in the scenario are taken from.
+        layer_symbols: channel uses k_1..k_L an SSCC system gets (from its reference JSCC system).
+    """
+
+    dataset: str
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    mean_image: torch.Tensor
+    device: str = "cpu"
+    base_dir: Path = Path(".")
+    layer_symbols: tuple[int, ...] | None = None
+
+
+def _import_part(module: str, attr: str, what: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            raise ScenarioError(f"{what} systems need {module}.{attr}, which this installation of semcom "
+                                f"does not have") from None
+        raise
+
+
+def _build_jscc(spec: JsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
+    jscc_system = _import_part("semcom.jscc.system", "JsccSystem", "JSCC")
+    source = str(ctx.base_dir / spec.model) if spec.is_path() else spec.model
+    return jscc_system(source, name=spec.label, device=ctx.device)
+
+
+def _build_sscc(spec: SsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
+    sscc_system = _import_part("semcom.sscc.system", "SsccSystem", "SSCC")
+    return sscc_system(name=spec.label, codec=spec.codec, mcs=spec.mcs, layer_symbols=ctx.layer_symbols,
+                       headers=spec.headers, mean_image=ctx.mean_image, device=ctx.device)
+
+
+def _plugin_factory(name: str) -> Callable[..., Any]:
+    if ":" not in name:
+        return SYSTEMS.get(name)
+    module, _, attr = name.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise ScenarioError(f"system factory '{name}': cannot import {module} ({exc})") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ScenarioError(f"system factory '{name}': {module} has no attribute '{attr}'")
+        obj = getattr(obj, part)
+    return obj
+
+
+def build_system(spec: SystemSpec, context: SystemContext) -> TransmissionSystem:
+    """Build the system one scenario entry names (SSCC: ``context.layer_symbols`` must be set)."""
+    if isinstance(spec, JsccSystemSpec):
+        system = _build_jscc(spec, context)
+    elif isinstance(spec, SsccSystemSpec):
+        if context.layer_symbols is None:
+            raise ScenarioError(f"SSCC system '{spec.label}' needs its channel uses (layer_symbols)")
+        system = _build_sscc(spec, context)
+    elif isinstance(spec, PluginSystemSpec):
+        factory = _plugin_factory(spec.factory)
+        if not callable(factory):
+            raise ScenarioError(f"system factory '{spec.factory}' is a {type(factory).__name__}, not a function")
+        try:
+            system = factory(context, **spec.options)
+        except TypeError as exc:  # most often options the factory does not take
+            raise ScenarioError(f"system '{spec.label}': {spec.factory}(context, **options) failed: {exc}") from None
+    else:  # pragma: no cover - the schema admits nothing else
+        raise ScenarioError(f"unknown system type {type(spec).__name__}")
+    if not isinstance(system, TransmissionSystem):
+        raise ScenarioError(f"system '{spec.label}': the factory returned a {type(system).__name__}, not a "
+                            "TransmissionSystem (name, kind, num_layers, layer_symbols, prepare, receive)")
+    return system
+
+
+def build_systems(scenario: Scenario, context: SystemContext) -> dict[str, TransmissionSystem]:
+    """All systems of ``scenario`` by label, in file order; checks every user's resolution fits.
+
+    JSCC and plug-in systems are built first, so that an SSCC system can take the channel uses of
+    the JSCC system it is compared with.
+    """
+    built: dict[str, TransmissionSystem] = {}
+    order = sorted(range(len(scenario.systems)), key=lambda i: isinstance(scenario.systems[i], SsccSystemSpec))
+    for i in order:
+        spec = scenario.systems[i]
+        ctx = context
+        if isinstance(spec, SsccSystemSpec):
+            ref = scenario.symbols_reference(spec)
+            symbols = tuple(spec.layer_symbols) if ref is None else tuple(int(k) for k in built[ref].layer_symbols)
+            ctx = replace(context, layer_symbols=symbols)
+        built[spec.label] = build_system(spec, ctx)
+    for u, user in enumerate(scenario.users):
+        for label, system in built.items():
+            if user.resolution > system.num_layers:
+                raise ScenarioError(f"{scenario.where(('users', u, 'resolution'))}: users[{u}].resolution: user "
+                                    f"'{user.name}' asks for {user.resolution} layers but system '{label}' has "
+                                    f"{system.num_layers}")
+    return {s.label: built[s.label] for s in scenario.systems}
+
+
+def _sha256(path: Path) -> str:
+    from semcom.jscc.checkpoint import sha256_file
+
+    return sha256_file(path)
+
+
+def describe_system(spec: SystemSpec, system: TransmissionSystem, base_dir: Path) -> dict[str, Any]:
+    """What the results say about a system: its spec, kind, layers and checkpoint checksums.
+
+    Checksums are the system's own ``checksums`` attribute (``{file: sha256}``) when it has one;
+    otherwise, for JSCC, the sha256 of the checkpoint or zoo weights file.
+    """
+    checksums = getattr(system, "checksums", None)
+    if not checksums and isinstance(spec, JsccSystemSpec):
+        if spec.is_path():
+            path = base_dir / spec.model
+        else:
+            from semcom.zoo import weights_path
+
+            path = weights_path(spec.model)
+        checksums = {path.name: _sha256(path)} if path.is_file() else None
+    return {
+        "name": spec.label,
+        "kind": str(system.kind),
+        "spec": spec.model_dump(mode="json"),
+        "num_layers": int(system.num_layers),
+        "layer_symbols": [int(k) for k in system.layer_symbols],
+        "checksums": dict(checksums) if checksums else None,
+    }

@@ -1,0 +1,276 @@
+"""Multi-resolution JSCC: shapes, power, layer causality, learning, checkpoints, JsccSystem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from semcom.channels import build_channel
+from semcom.errors import CheckpointError
+from semcom.jscc import (
+    JsccConfig,
+    MultiResJscc,
+    load_checkpoint,
+    save_checkpoint,
+    split_symbols,
+    symbols_for_ratio,
+)
+from semcom.jscc.system import JsccSystem
+from semcom.jscc.train import TrainConfig, evaluate, train
+from semcom.systems import LayerOutput, TransmissionSystem
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one thread avoids OpenMP barrier spinning on a shared, loaded CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _tiny(
+    arch: str = "conv",
+    shape: tuple[int, int, int] = (1, 8, 8),
+    sizes: tuple[int, ...] = (10, 7, 6),
+    snr_info: bool = True,
+) -> MultiResJscc:
+    torch.manual_seed(0)
+    return MultiResJscc(
+        JsccConfig(shape, sizes, num_classes=3, enc_width=8, dec_width=8, snr_info=snr_info, arch=arch)
+    ).eval()
+
+
+def test_bandwidth_bookkeeping() -> None:
+    assert symbols_for_ratio((3, 32, 32), "1/6") == 512
+    assert symbols_for_ratio((1, 28, 28), "1/6") == 130  # 784 / 6 = 130.67, rounded down
+    assert split_symbols(130, 3) == (44, 43, 43)
+    assert split_symbols(512, 1) == (512,)
+    cfg = JsccConfig((3, 32, 32), (192, 160, 160))
+    assert cfg.layer_channels == (6, 5, 5)
+    assert cfg.bandwidth_ratios()[-1] == pytest.approx(1 / 6)
+
+
+@pytest.mark.parametrize("arch", ["conv", "mlp"])
+def test_shapes_and_per_layer_power(arch: str) -> None:
+    model = _tiny(arch)
+    x = model.encode(torch.rand(5, 1, 8, 8))
+    assert x.shape == (5, 23) and x.dtype == torch.complex64
+    for layer in model.split_layers(x):
+        power = layer.abs().square().mean(dim=1)  # per image
+        torch.testing.assert_close(power, torch.ones(5), rtol=1e-5, atol=1e-5)
+    outs = model.decode(x, torch.full((5,), 10.0))
+    assert [o.layer for o in outs] == [1, 2, 3]
+    for o in outs:
+        assert o.images.shape == (5, 1, 8, 8) and o.logits is not None and o.logits.shape == (5, 3)
+        assert float(o.images.detach().min()) >= 0 and float(o.images.detach().max()) <= 1
+
+
+@pytest.mark.parametrize("arch", ["conv", "mlp"])
+def test_decoder_i_uses_only_layers_1_to_i(arch: str) -> None:
+    model = _tiny(arch)
+    x = model.encode(torch.rand(4, 1, 8, 8))
+    snr = torch.full((4, 3), 7.0)
+    before = model.decode(x, snr)
+    changed = x.clone()
+    changed[:, 10 + 7 :] = torch.randn(4, 6, dtype=torch.complex64) * 5  # layer 3 only
+    snr2 = snr.clone()
+    snr2[:, 2] = -3.0  # and layer 3's SNR side information
+    after = model.decode(changed, snr2)
+    for r in (0, 1):
+        torch.testing.assert_close(before[r].images, after[r].images)
+        torch.testing.assert_close(before[r].logits, after[r].logits)
+    assert not torch.allclose(before[2].images, after[2].images)
+    # a receiver holding only layers 1..2 gets D_1 and D_2
+    assert [o.layer for o in model.decode(x[:, :17], snr[:, :2])] == [1, 2]
+
+
+def test_tiny_model_learns() -> None:
+    torch.manual_seed(1)
+    model = _tiny("conv").train()
+    ch = build_channel("awgn", seed=0)
+    images = torch.rand(16, 1, 8, 8)
+    labels = torch.randint(0, 3, (16,))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def loss_fn() -> torch.Tensor:
+        outs = model(images, ch, 20.0)
+        return sum(
+            (o.images - images).square().mean() + 0.1 * torch.nn.functional.cross_entropy(o.logits, labels)
+            for o in outs
+        )  # type: ignore[return-value]
+
+    ch.seed(5)
+    with torch.no_grad():
+        first = float(loss_fn())
+    for _ in range(40):
+        opt.zero_grad()
+        loss_fn().backward()
+        opt.step()
+    ch.seed(5)
+    with torch.no_grad():
+        last = float(loss_fn())
+    assert last < 0.8 * first
+
+
+def test_gradients_flow_through_channel() -> None:
+    model = _tiny("mlp")
+    model.train()
+    outs = model(torch.rand(3, 1, 8, 8), build_channel("rayleigh", seed=1), torch.tensor([0.0, 5.0, 10.0]))
+    outs[-1].images.mean().backward()
+    assert model.trunk[1].weight.grad is not None and model.trunk[1].weight.grad.abs().sum() > 0
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    model = _tiny("conv")
+    path = save_checkpoint(model, tmp_path / "m.safetensors", {"name": "tiny"})
+    loaded = load_checkpoint(path)
+    assert loaded.config == model.config
+    x = torch.rand(3, 1, 8, 8)
+    a, b = model.encode(x), loaded.encode(x)
+    torch.testing.assert_close(a, b)
+    for o1, o2 in zip(model.decode(a, 5.0), loaded.decode(b, 5.0), strict=True):
+        torch.testing.assert_close(o1.images, o2.images)
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["sha256"] and card["architecture"]["layer_symbols"] == [10, 7, 6]
+
+
+def test_corrupt_and_mismatched_checkpoints(tmp_path: Path) -> None:
+    model = _tiny("conv")
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    # flipped bytes: checksum mismatch against the card
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(bytes(data))
+    (tmp_path / "bad.json").write_text((tmp_path / "m.json").read_text())
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(bad)
+    # truncated file without a card: not readable
+    trunc = tmp_path / "trunc.safetensors"
+    trunc.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(CheckpointError):
+        load_checkpoint(trunc)
+    # a pickle is never opened as a checkpoint
+    pkl = tmp_path / "evil.safetensors"
+    torch.save({"a": torch.ones(1)}, pkl)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(pkl)
+    # other architecture than expected
+    with pytest.raises(CheckpointError, match="architecture"):
+        load_checkpoint(
+            path, expect=JsccConfig((1, 8, 8), (10, 7, 5), num_classes=3, enc_width=8, dec_width=8)
+        )
+    # weights that do not fit the architecture in the metadata
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("decoders.2")}
+    odd = tmp_path / "odd.safetensors"
+    save_file(state, str(odd), metadata={"format": "semcom-jscc/1", "semcom_config": model.config.to_json()})
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_checkpoint(odd)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_jscc_system_layer_outputs(tmp_path: Path) -> None:
+    model = _tiny("conv")
+    path = save_checkpoint(model, tmp_path / "tiny.safetensors")
+    system = JsccSystem(path)
+    assert isinstance(system, TransmissionSystem)
+    assert system.kind == "jscc" and system.num_layers == 3 and list(system.layer_symbols) == [10, 7, 6]
+    images = torch.rand(4, 1, 8, 8)
+    tx = system.prepare(images, [0.0, 10.0])
+    for ch_name in ("awgn", "rayleigh"):
+        outs = system.receive(tx, build_channel(ch_name, seed=0), 10.0, resolution=2)
+        assert [o.layer for o in outs] == [1, 2]
+        for o in outs:
+            assert isinstance(o, LayerOutput)
+            assert o.images.shape == (4, 1, 8, 8) and o.logits is not None and o.logits.shape == (4, 3)
+            assert float(o.images.min()) >= 0 and float(o.images.max()) <= 1
+            assert o.outage is not None and not bool(o.outage.any())
+        assert outs[1].info["symbols"] == 17
+    with pytest.raises(ValueError):
+        system.receive(tx, build_channel("awgn"), 10.0, resolution=4)
+
+
+def test_train_resume_and_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semcom.data import ImageDataset
+    from semcom.jscc import train as train_mod
+
+    g = torch.Generator().manual_seed(0)
+    pixels = (torch.rand(96, 1, 8, 8, generator=g) * 255).to(torch.uint8)
+    labels = torch.randint(0, 3, (96,), generator=g)
+    ds = ImageDataset("synthetic", "train", pixels, labels, ("a", "b", "c"), torch.arange(96))
+    monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
+    cfg = TrainConfig(
+        dataset="synthetic",
+        layers=2,
+        layer_symbols=[8, 8],
+        enc_width=8,
+        dec_width=8,
+        epochs=1,
+        batch_size=32,
+        eval_count=32,
+        eval_snrs=[10.0],
+        out=str(tmp_path / "run"),
+        progress=False,
+        zoo_name="tiny",
+        zoo_dir=str(tmp_path / "zoo"),
+        warmup_steps=1,
+    )
+    train(cfg, command="test")
+    card = json.loads((tmp_path / "zoo" / "tiny.json").read_text())
+    assert card["epochs"] == 1 and card["storage_dtype"] == "float16"
+    assert len(card["test"]["psnr_db"]) == 2 and card["library_versions"]["torch"]
+    cfg.epochs = 2  # resume: continues at epoch 2
+    train(cfg, command="test")
+    card = json.loads((tmp_path / "run" / "latest.json").read_text())
+    assert card["epochs"] == 2 and (tmp_path / "run" / "FINISHED").is_file()
+    model = load_checkpoint(tmp_path / "zoo" / "tiny.safetensors")
+    metrics = evaluate(model, ds.subset(16), build_channel("awgn"), [5.0])
+    assert metrics["count"] == 16 and len(metrics["accuracy"]) == 2
+
+
+def test_successive_mode_freezes_earlier_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semcom.data import ImageDataset
+    from semcom.jscc import train as train_mod
+
+    g = torch.Generator().manual_seed(0)
+    pixels = (torch.rand(64, 1, 8, 8, generator=g) * 255).to(torch.uint8)
+    ds = ImageDataset(
+        "synthetic", "train", pixels, torch.zeros(64, dtype=torch.int64), ("a", "b", "c"), torch.arange(64)
+    )
+    monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
+    cfg = TrainConfig(
+        dataset="synthetic",
+        layer_symbols=[8, 8],
+        enc_width=8,
+        dec_width=8,
+        epochs=1,
+        batch_size=32,
+        eval_count=16,
+        eval_snrs=[10.0],
+        out=str(tmp_path / "s1"),
+        progress=False,
+        mode="successive",
+        final_eval_count=0,
+        warmup_steps=1,
+    )
+    cfg.epochs = 1
+    # stage 1 only: run one epoch of a 2-stage plan by stopping after it
+    train(TrainConfig(**{**cfg.__dict__, "out": str(tmp_path / "s1")}), command="t")
+    after_all = load_checkpoint(tmp_path / "s1" / "latest.safetensors")
+    # replay stage 1 alone in another run dir and compare: stage 2 must not touch trunk, head 1, D_1
+    cfg1 = TrainConfig(**{**cfg.__dict__, "out": str(tmp_path / "s2"), "layer_symbols": [8, 8]})
+    cfg1.max_minutes = 1e-9  # stops after the first epoch
+    train(cfg1, command="t")
+    after_stage1 = load_checkpoint(tmp_path / "s2" / "latest.safetensors")
+    s_all, s_one = after_all.state_dict(), after_stage1.state_dict()
+    for key in s_all:
+        if key.startswith(("trunk.", "heads.0.", "decoders.0.")):
+            torch.testing.assert_close(s_all[key], s_one[key])
+    assert any(not torch.equal(s_all[k], s_one[k]) for k in s_all if k.startswith("decoders.1."))

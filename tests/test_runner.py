@@ -1,0 +1,268 @@
+"""The scenario runner end to end, on the offline MNIST sample with a small linear JSCC plug-in.
+
+Covers: the files a run writes (CSV, JSON with provenance, PNG/PDF plots) through the CLI; resuming
+an interrupted sweep gives the same table; ``--workers 2`` gives the same numbers as ``--workers 1``;
+seeds independent of order, of ``--quick`` and of broadcast vs unicast encoding; Monte Carlo draws;
+outages; the errors a user can make.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from semcom.cli.app import app
+from semcom.errors import ScenarioError
+from semcom.scenarios import load_results, load_scenario, parse_scenario, run_scenario
+from semcom.scenarios.results import COLUMNS, CSV_NAME, JSON_NAME
+from semcom.scenarios.runner import PARTIAL_DIR, PointResult, derive_seed, evaluate_point, make_plan
+
+FACTORY = "test_runner_support:build_linear_system"
+
+TINY = f"""\
+name: tiny
+description: two systems, two users, three SNR points
+seed: 7
+draws: 2
+batch_size: 3
+dataset:
+  name: mnist-sample
+  images: 5
+systems:
+  - name: lin
+    type: plugin
+    factory: "{FACTORY}"
+    options: {{layer_symbols: [6, 6, 6]}}
+  - name: cliff
+    type: plugin
+    factory: "{FACTORY}"
+    options: {{layer_symbols: [6, 6], kind: sscc, outage_below_db: 5}}
+channel:
+  type: awgn
+users:
+  - name: near
+    snr_db: {{start: 0, stop: 20, step: 10}}
+    resolution: 2
+    tasks: [reconstruction, classification]
+  - name: far
+    snr_db: 3
+    resolution: 1
+quick:
+  images: 5
+  snr_points: 2
+  draws: 2
+"""
+ROWS_PER_POINT = 2 * (2 + 1)  # systems x (layers of near + layers of far)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: the runner's small convolutions crawl on a busy, shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY, encoding="utf-8")
+    return path
+
+
+def _csv(out: Path) -> str:
+    return (out / CSV_NAME).read_text(encoding="utf-8")
+
+
+def _text(rows: list[dict]) -> str:
+    """Rows as text, so that NaN equals NaN in comparisons."""
+    return json.dumps(rows, default=str)
+
+
+def _by_key(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: (r["system"], r["user"], r["layer"], r["point"]))
+
+
+def test_cli_run_writes_csv_json_plots(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    runner = CliRunner()
+    res = runner.invoke(app, ["run", str(tiny), "--out", str(out), "--quiet", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    header, *lines = _csv(out).splitlines()
+    assert header.split(",") == COLUMNS
+    assert len(lines) == 3 * ROWS_PER_POINT
+    rows, meta = load_results(out)
+    assert [(r["system"], r["user"], r["layer"], r["point"]) for r in rows[:4]] == [
+        ("lin", "near", 1, 0), ("lin", "near", 1, 1), ("lin", "near", 1, 2), ("lin", "near", 2, 0)]
+    for r in rows:
+        assert r["images"] == 5 and r["draws"] == 2 and r["samples"] == 10
+        assert math.isfinite(r["psnr_mean"]) and math.isfinite(r["psnr_ci95"]) and r["psnr_std"] >= 0
+        assert math.isnan(r["ms_ssim_mean"])  # 28 x 28 is too small for five scales
+        assert math.isnan(r["accuracy"]) == (r["user"] == "far")  # far has no classification task
+    assert {r["kind"] for r in rows} == {"jscc", "sscc"}
+    # provenance
+    text = tiny.read_text(encoding="utf-8")
+    assert meta["scenario"]["text"] == text
+    assert meta["scenario"]["sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    assert meta["seed"] == 7 and meta["points"] == [0, 1, 2] and meta["quick"] is False
+    assert {"python", "torch", "semcom"} <= set(meta["versions"])
+    assert meta["systems"][0]["checksums"]["linear-basis"]
+    assert meta["systems"][1]["layer_symbols"] == [6, 6]
+    assert meta["timing"]["elapsed_s"] > 0 and meta["timing"]["resumed_points"] == []
+    assert "ms_ssim" in meta["metrics"]
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"results.json holds {name}, which strict JSON does not allow")
+
+    json.loads((out / JSON_NAME).read_text(encoding="utf-8"), parse_constant=no_constants)
+    assert not (out / PARTIAL_DIR).exists()
+    for name in ("psnr_vs_snr", "accuracy_vs_snr"):
+        with Image.open(out / f"{name}.png") as img:
+            img.verify()
+            assert img.format == "PNG" and img.size[0] > 400
+        assert (out / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+    shown = runner.invoke(app, ["show", str(out)])
+    assert shown.exit_code == 0 and "cliff" in shown.output and "PSNR" in shown.output
+
+
+@pytest.mark.slow
+def test_workers_give_the_same_numbers(tiny: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    for workers in ("1", "2"):
+        res = runner.invoke(app, ["run", str(tiny), "--out", str(tmp_path / workers), "--quiet",
+                                  "--workers", workers])
+        assert res.exit_code == 0, res.output
+    assert _csv(tmp_path / "1") == _csv(tmp_path / "2")
+    assert load_results(tmp_path / "2")[1]["workers"] == 2
+
+
+def test_resume_after_interruption_gives_the_same_table(tiny: Path, tmp_path: Path) -> None:
+    whole = run_scenario(tiny, tmp_path / "whole")
+    seen: list[int] = []
+
+    def stop_after_first(result: PointResult) -> None:
+        seen.append(result.point)
+        raise KeyboardInterrupt
+
+    out = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        run_scenario(tiny, out, on_point=stop_after_first)
+    assert seen == [0]
+    assert sorted(p.name for p in (out / PARTIAL_DIR).iterdir()) == ["point-0000.json"]
+    assert not (out / CSV_NAME).exists()
+
+    again: list[int] = []
+    resumed = run_scenario(tiny, out, on_point=lambda r: again.append(r.point))
+    assert again == [1, 2]  # the finished point was not run again
+    assert _csv(out) == _csv(tmp_path / "whole")
+    assert _text(resumed.rows) == _text(whole.rows)
+    assert resumed.metadata["timing"]["resumed_points"] == [0]
+
+
+def test_partial_results_of_another_run_are_refused(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+
+    def stop(result: PointResult) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_scenario(tiny, out, on_point=stop)
+    changed = parse_scenario(TINY.replace("seed: 7", "seed: 8"), tiny)
+    with pytest.raises(ScenarioError, match="partial results of a different run.*--fresh"):
+        run_scenario(changed, out)
+    done = run_scenario(changed, out, resume=False)
+    assert done.metadata["timing"]["resumed_points"] == [] and done.metadata["seed"] == 8
+
+
+def test_quick_and_order_and_unicast_keep_the_seeds(tiny: Path) -> None:
+    sc = load_scenario(tiny)
+    full = run_scenario(sc)  # in memory
+    assert full.out_dir is None and full.csv_path is None
+    quick = run_scenario(sc, quick=True)
+    assert quick.metadata["points"] == [0, 2] and quick.metadata["quick"] is True
+    assert _text(quick.rows) == _text([r for r in full.rows if r["point"] in (0, 2)])
+
+    plan = make_plan(sc)
+    backwards = [row for p in (2, 1, 0) for row in evaluate_point(plan, p).rows]
+    assert _text(_by_key(backwards)) == _text(_by_key(full.rows))
+
+    # The linear encoder ignores the SNRs, and the channel seeds do not depend on how often it
+    # encoded: unicast (one encoding per user) gives the broadcast's numbers.
+    unicast = parse_scenario(tiny.read_text().replace("    options: {layer_symbols: [6, 6, 6]}",
+                                                      "    mode: unicast\n    options: {layer_symbols: [6, 6, 6]}"),
+                             tiny)
+    assert _text(run_scenario(unicast).rows) == _text(full.rows)
+
+
+def test_metrics_follow_the_physics(tmp_path: Path) -> None:
+    """Linear JSCC over AWGN: PSNR grows with SNR and with layers; outages exactly below 5 dB."""
+    text = TINY.replace("snr_db: {start: 0, stop: 20, step: 10}", "snr_db: [0, 60]").replace(
+        "  - name: far\n    snr_db: 3\n    resolution: 1\n", "")
+    res = run_scenario(parse_scenario(text, tmp_path / "t.yaml"))
+    psnr = {(r["system"], r["layer"], r["snr_db"]): r["psnr_mean"] for r in res.rows}
+    assert psnr[("lin", 2, 60.0)] > psnr[("lin", 2, 0.0)]
+    assert psnr[("lin", 2, 60.0)] > psnr[("lin", 1, 60.0)]
+    outage = {(r["system"], r["snr_db"]): r["outage_rate"] for r in res.rows if r["layer"] == 1}
+    assert outage == {("lin", 0.0): 0.0, ("lin", 60.0): 0.0, ("cliff", 0.0): 1.0, ("cliff", 60.0): 0.0}
+    cliff_low = next(r for r in res.rows if r["system"] == "cliff" and r["snr_db"] == 0.0)
+    assert cliff_low["psnr_std"] > 0  # every image shows the mean image, with its own PSNR
+    assert cliff_low["info"] == {"decoder": "D1", "symbols": 6.0}
+
+
+def test_seeds_are_hashes_of_their_path() -> None:
+    a = derive_seed(0, "channel", "lin", "near", 1, 0, 0)
+    assert a == derive_seed(0, "channel", "lin", "near", 1, 0, 0)
+    others = {derive_seed(0, "channel", "lin", "near", 1, 0, 1), derive_seed(0, "channel", "lin", "far", 1, 0, 0),
+              derive_seed(1, "channel", "lin", "near", 1, 0, 0), derive_seed(0, "channel", "lin", "near", 2, 0, 0)}
+    assert a not in others and len(others) == 4
+    assert 0 <= a < 2**63
+
+
+def test_user_errors_are_clear(tiny: Path, tmp_path: Path) -> None:
+    too_many = parse_scenario(TINY.replace("    resolution: 2\n", "    resolution: 3\n"), tiny)
+    with pytest.raises(ScenarioError, match=r"tiny\.yaml:23: users\[0\]\.resolution: user 'near' asks for 3 layers "
+                                            r"but system 'cliff' has 2"):
+        run_scenario(too_many)
+    missing = parse_scenario(TINY.replace(FACTORY, "no_such_module:build"), tiny)
+    with pytest.raises(ScenarioError, match="cannot import no_such_module"):
+        run_scenario(missing)
+    wrong = parse_scenario(TINY.replace(FACTORY, "test_runner_support:LinearJscc.num_layers"), tiny)
+    with pytest.raises(ScenarioError, match="is a property, not a function"):
+        run_scenario(wrong)
+    bad_option = parse_scenario(TINY.replace("kind: sscc", "colour: red"), tiny)
+    with pytest.raises(ScenarioError, match="system 'cliff': .*unexpected keyword argument 'colour'"):
+        run_scenario(bad_option)
+    returns_junk = parse_scenario(TINY.replace(FACTORY, "builtins:dict"), tiny)
+    with pytest.raises(ScenarioError, match="returned a dict, not a TransmissionSystem"):
+        run_scenario(returns_junk)
+    runner = CliRunner()
+    res = runner.invoke(app, ["show", str(tmp_path / "nothing")])
+    assert res.exit_code == 1 and "no results here" in str(res.exception)
+
+
+def test_zoo_jscc_end_to_end(tmp_path: Path) -> None:
+    """The real pretrained JSCC through the runner (skipped while its weights are not in the zoo)."""
+    from semcom.zoo import weights_path
+
+    if not weights_path("mnist-mr3-awgn").is_file():
+        pytest.skip("zoo model mnist-mr3-awgn has no weights in this checkout")
+    text = """\
+name: zoo
+dataset: {name: mnist-sample, images: 10}
+systems: [{name: jscc, type: jscc, model: mnist-mr3-awgn}]
+users:
+  - {name: low, snr_db: 0, resolution: 1, tasks: [reconstruction, classification]}
+  - {name: high, snr_db: 20, resolution: 3, tasks: [reconstruction, classification]}
+"""
+    res = run_scenario(parse_scenario(text, tmp_path / "zoo.yaml"), tmp_path / "out")
+    psnr = {(r["user"], r["layer"]): r["psnr_mean"] for r in res.rows}
+    assert psnr[("high", 3)] > psnr[("low", 1)] > 10.0
+    assert res.metadata["systems"][0]["checksums"]  # sha256 of the zoo weights
+    assert all(r["outage_rate"] == 0.0 for r in res.rows)
