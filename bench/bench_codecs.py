@@ -11,6 +11,9 @@ two tables and writes bench/results/codecs.json:
 2. rate matching (``fit_to_budget``) at per-image budgets around the deep-JSCC operating points
    (MNIST rho = 1/6: 130 complex symbols, 4-QAM rate 1/2 -> 130 bits; CIFAR-10 rho = 1/6: 512 symbols
    -> 512 bits): outage fraction, mean chosen quality, mean PSNR with the mean image on outage.
+
+PSNR is per image, then averaged over the images that did not come back lossless; those (infinite
+PSNR) are counted in a separate column.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ def _psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1 / mse)
 
 
-def _stats(values: list[float]) -> tuple[float, float]:
+def _stats(values: list[float]) -> tuple[float, float, int]:
+    """Mean and standard deviation of the finite PSNRs, and how many images came back lossless
+    (infinite PSNR: reported as a count instead of being averaged)."""
     finite = [v for v in values if math.isfinite(v)]
-    if len(finite) < len(values):  # lossless images: report, do not average infinities
-        return math.inf, 0.0
-    return statistics.fmean(finite), statistics.pstdev(finite)
+    if not finite:
+        return math.nan, math.nan, len(values)
+    return statistics.fmean(finite), statistics.pstdev(finite), len(values) - len(finite)
 
 
 def _image_sets(count: int, mnist_root: str | None, cifar_root: str | None) -> dict[str, torch.Tensor]:
@@ -79,17 +84,18 @@ def _size_table(codecs: list[str], sets: dict[str, torch.Tensor]) -> list[dict]:
                 decoded = torch.stack([payload_codec.decode(p, shape, q) for p in payloads])
                 t2 = time.perf_counter()
                 full = [len(full_codec.encode(x, q)) for x in images]
-                psnr_mean, psnr_std = _stats(_psnr(images, decoded).tolist())
+                psnr_mean, psnr_std, lossless = _stats(_psnr(images, decoded).tolist())
                 rows.append({
                     "codec": name, "images": set_name, "quality": q,
                     "payload_bytes": statistics.fmean(len(p) for p in payloads),
                     "full_bytes": statistics.fmean(full),
-                    "psnr_db": psnr_mean, "psnr_std_db": psnr_std,
+                    "psnr_db": psnr_mean, "psnr_std_db": psnr_std, "lossless": lossless,
                     "encode_ms": 1e3 * (t1 - t0) / len(images), "decode_ms": 1e3 * (t2 - t1) / len(images),
                 })
                 r = rows[-1]
                 print(f"{name:11s} {set_name:13s} q{q:<3d} payload {r['payload_bytes']:7.1f} B  "
-                      f"full {r['full_bytes']:7.1f} B  PSNR {psnr_mean:6.2f} +- {psnr_std:5.2f} dB  "
+                      f"full {r['full_bytes']:7.1f} B  PSNR {psnr_mean:6.2f} +- {psnr_std:5.2f} dB "
+                      f"({lossless} lossless)  "
                       f"enc {r['encode_ms']:5.2f} ms  dec {r['decode_ms']:5.2f} ms", flush=True)
     return rows
 
@@ -110,19 +116,19 @@ def _fit_table(codecs: list[str], sets: dict[str, torch.Tensor]) -> list[dict]:
                     out = rt(images, budget)
                     dt = time.perf_counter() - t0
                     ok = ~out.outage
-                    psnr_mean, _ = _stats(_psnr(images, out.images).tolist())
+                    psnr_mean, _, lossless = _stats(_psnr(images, out.images).tolist())
                     rows.append({
                         "codec": name, "headers": headers, "images": set_name, "budget_bits": budget,
                         "outage": float(out.outage.float().mean()),
                         "mean_quality": float(out.quality[ok].float().mean()) if ok.any() else None,
                         "mean_bits": float(out.bits[ok].float().mean()) if ok.any() else 0.0,
-                        "psnr_db": psnr_mean, "ms_per_image": 1e3 * dt / len(images),
+                        "psnr_db": psnr_mean, "lossless": lossless, "ms_per_image": 1e3 * dt / len(images),
                     })
                     r = rows[-1]
                     q = "-" if r["mean_quality"] is None else f"{r['mean_quality']:.1f}"
                     print(f"{name:11s} {headers:7s} {set_name:13s} {budget:5d} bits: "
-                          f"outage {r['outage']:5.2f}  q {q:>5s}  PSNR {psnr_mean:6.2f} dB  "
-                          f"{r['ms_per_image']:6.1f} ms/img", flush=True)
+                          f"outage {r['outage']:5.2f}  q {q:>5s}  PSNR {psnr_mean:6.2f} dB "
+                          f"({lossless} lossless)  {r['ms_per_image']:6.1f} ms/img", flush=True)
     return rows
 
 

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from semcom.scenarios.results import atomic_write, load_results
 
-__all__ = ["PLOTS", "LINESTYLES", "make_figures", "plot_results"]
+__all__ = ["LINESTYLES", "PLOTS", "make_figures", "plot_results"]
 
 #: plot name -> (column, its CI column, y-axis label, scale)
 PLOTS: dict[str, tuple[str, str, str, float]] = {
@@ -79,9 +79,10 @@ def make_figures(rows: Sequence[dict[str, Any]], meta: dict[str, Any] | None = N
             label = f"{system} · {user} · L{layer}"
             if fixed:
                 label += f" (fixed {float(line[0]['snr_db']):g} dB)"
+            marker = _MARKERS[systems.index(system) % len(_MARKERS)]
             ax.errorbar(x, y, yerr=err, label=label, color=colors[combos.index((user, layer))],
-                        linestyle=LINESTYLES.get(kind, ":"), marker=_MARKERS[systems.index(system) % len(_MARKERS)],
-                        markersize=5, capsize=3, linewidth=1.5)
+                        linestyle=LINESTYLES.get(kind, ":"), marker=marker, markersize=5, capsize=3,
+                        linewidth=1.5)
         xlabel = "SNR Es/N0 (dB)"
         if any(_x_of(sorted(v, key=lambda r: r["point"]))[1] for v in lines.values()) and sweepers:
             xlabel += f"; fixed-SNR users against {sweepers[0]}'s SNR"

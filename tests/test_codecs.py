@@ -122,6 +122,8 @@ def test_bad_arguments() -> None:
         codec.encode(torch.full((1, 8, 8), float("nan")), quality=50)
     with pytest.raises(ValueError):
         codec.decode(b"", (4, 8, 8), quality=50)
+    with pytest.raises(CodecDecodeError):  # e.g. a quality byte sent in-band and damaged
+        codec.decode(codec.encode(torch.rand(1, 8, 8), 50), (1, 8, 8), quality=200)
     with pytest.raises(SemcomError, match="unknown codec"):
         build_codec("no-such-codec")
 

@@ -245,6 +245,14 @@ def test_successive_mode_freezes_earlier_layers(tmp_path: Path, monkeypatch: pyt
         "synthetic", "train", pixels, torch.zeros(64, dtype=torch.int64), ("a", "b", "c"), torch.arange(64)
     )
     monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
+    snapshots: dict[float, dict[str, torch.Tensor]] = {}
+    real_save = train_mod.save_checkpoint
+
+    def spy(model, path, card=None, dtype=torch.float32):  # type: ignore[no-untyped-def]
+        snapshots[card["epochs"]] = {k: v.clone() for k, v in model.state_dict().items()}
+        return real_save(model, path, card, dtype)
+
+    monkeypatch.setattr(train_mod, "save_checkpoint", spy)
     cfg = TrainConfig(
         dataset="synthetic",
         layer_symbols=[8, 8],
@@ -254,23 +262,75 @@ def test_successive_mode_freezes_earlier_layers(tmp_path: Path, monkeypatch: pyt
         batch_size=32,
         eval_count=16,
         eval_snrs=[10.0],
-        out=str(tmp_path / "s1"),
+        out=str(tmp_path / "s"),
         progress=False,
         mode="successive",
         final_eval_count=0,
         warmup_steps=1,
     )
-    cfg.epochs = 1
-    # stage 1 only: run one epoch of a 2-stage plan by stopping after it
-    train(TrainConfig(**{**cfg.__dict__, "out": str(tmp_path / "s1")}), command="t")
-    after_all = load_checkpoint(tmp_path / "s1" / "latest.safetensors")
-    # replay stage 1 alone in another run dir and compare: stage 2 must not touch trunk, head 1, D_1
-    cfg1 = TrainConfig(**{**cfg.__dict__, "out": str(tmp_path / "s2"), "layer_symbols": [8, 8]})
-    cfg1.max_minutes = 1e-9  # stops after the first epoch
-    train(cfg1, command="t")
-    after_stage1 = load_checkpoint(tmp_path / "s2" / "latest.safetensors")
-    s_all, s_one = after_all.state_dict(), after_stage1.state_dict()
-    for key in s_all:
+    train(cfg, command="t")  # stage 1 = epoch 1, stage 2 = epoch 2
+    stage1, stage2 = snapshots[1], snapshots[2]
+    for key in stage1:
         if key.startswith(("trunk.", "heads.0.", "decoders.0.")):
-            torch.testing.assert_close(s_all[key], s_one[key])
-    assert any(not torch.equal(s_all[k], s_one[k]) for k in s_all if k.startswith("decoders.1."))
+            torch.testing.assert_close(stage1[key], stage2[key])
+    assert any(not torch.equal(stage1[k], stage2[k]) for k in stage1 if k.startswith("decoders.1."))
+
+
+def test_time_budget_stops_resumably(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semcom.data import ImageDataset
+    from semcom.jscc import train as train_mod
+
+    pixels = (torch.rand(64, 1, 8, 8) * 255).to(torch.uint8)
+    ds = ImageDataset(
+        "synthetic", "train", pixels, torch.zeros(64, dtype=torch.int64), ("a",), torch.arange(64)
+    )
+    monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
+    cfg = TrainConfig(
+        dataset="synthetic",
+        layer_symbols=[8],
+        enc_width=8,
+        dec_width=8,
+        epochs=3,
+        batch_size=16,
+        eval_count=16,
+        eval_snrs=[10.0],
+        out=str(tmp_path / "t"),
+        progress=False,
+        max_minutes=1e-9,
+    )
+    train(cfg, command="t")  # the budget is gone before the first step: nothing to save
+    assert not (tmp_path / "t" / "FINISHED").exists()
+    cfg.max_minutes = None
+    train(cfg, command="t")
+    assert (tmp_path / "t" / "FINISHED").exists()
+
+
+def test_train_cmd_yaml_config_and_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from semcom.cli.train import train_cmd
+    from semcom.data import ImageDataset
+    from semcom.jscc import train as train_mod
+
+    g = torch.Generator().manual_seed(0)
+    pixels = (torch.rand(32, 1, 8, 8, generator=g) * 255).to(torch.uint8)
+    ds = ImageDataset(
+        "synthetic", "train", pixels, torch.zeros(32, dtype=torch.int64), ("a", "b"), torch.arange(32)
+    )
+    monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
+    (tmp_path / "cfg.yaml").write_text(
+        "dataset: synthetic\nlayer_symbols: [6, 6]\nenc_width: 8\ndec_width: 8\nepochs: 3\nbatch_size: 16\n"
+        f"eval_count: 8\neval_snrs: [5.0]\nout: {tmp_path / 'run'}\nwarmup_steps: 1\n"
+    )
+    app = typer.Typer()
+    app.command()(train_cmd)
+    app.command("noop")(lambda: None)  # two commands: typer then expects the command name
+    result = CliRunner().invoke(
+        app, ["train-cmd", "--config", str(tmp_path / "cfg.yaml"), "--epochs", "1", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert card["epochs"] == 1 and card["layer_symbols"] == [6, 6]  # CLI option overrides the YAML
+    bad = CliRunner().invoke(app, ["train-cmd", "--mode", "sideways"])
+    assert bad.exit_code != 0

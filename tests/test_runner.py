@@ -175,7 +175,7 @@ def test_partial_results_of_another_run_are_refused(tiny: Path, tmp_path: Path) 
     with pytest.raises(KeyboardInterrupt):
         run_scenario(tiny, out, on_point=stop)
     changed = parse_scenario(TINY.replace("seed: 7", "seed: 8"), tiny)
-    with pytest.raises(ScenarioError, match="partial results of a different run.*--fresh"):
+    with pytest.raises(ScenarioError, match=r"partial results of a different run.*--fresh"):
         run_scenario(changed, out)
     done = run_scenario(changed, out, resume=False)
     assert done.metadata["timing"]["resumed_points"] == [] and done.metadata["seed"] == 8
@@ -195,9 +195,8 @@ def test_quick_and_order_and_unicast_keep_the_seeds(tiny: Path) -> None:
 
     # The linear encoder ignores the SNRs, and the channel seeds do not depend on how often it
     # encoded: unicast (one encoding per user) gives the broadcast's numbers.
-    unicast = parse_scenario(tiny.read_text().replace("    options: {layer_symbols: [6, 6, 6]}",
-                                                      "    mode: unicast\n    options: {layer_symbols: [6, 6, 6]}"),
-                             tiny)
+    lin = "    options: {layer_symbols: [6, 6, 6]}"
+    unicast = parse_scenario(TINY.replace(lin, "    mode: unicast\n" + lin), tiny)
     assert _text(run_scenario(unicast).rows) == _text(full.rows)
 
 
@@ -219,16 +218,18 @@ def test_metrics_follow_the_physics(tmp_path: Path) -> None:
 def test_seeds_are_hashes_of_their_path() -> None:
     a = derive_seed(0, "channel", "lin", "near", 1, 0, 0)
     assert a == derive_seed(0, "channel", "lin", "near", 1, 0, 0)
-    others = {derive_seed(0, "channel", "lin", "near", 1, 0, 1), derive_seed(0, "channel", "lin", "far", 1, 0, 0),
-              derive_seed(1, "channel", "lin", "near", 1, 0, 0), derive_seed(0, "channel", "lin", "near", 2, 0, 0)}
+    others = {derive_seed(0, "channel", "lin", "near", 1, 0, 1),
+              derive_seed(0, "channel", "lin", "far", 1, 0, 0),
+              derive_seed(1, "channel", "lin", "near", 1, 0, 0),
+              derive_seed(0, "channel", "lin", "near", 2, 0, 0)}
     assert a not in others and len(others) == 4
     assert 0 <= a < 2**63
 
 
 def test_user_errors_are_clear(tiny: Path, tmp_path: Path) -> None:
     too_many = parse_scenario(TINY.replace("    resolution: 2\n", "    resolution: 3\n"), tiny)
-    with pytest.raises(ScenarioError, match=r"tiny\.yaml:23: users\[0\]\.resolution: user 'near' asks for 3 layers "
-                                            r"but system 'cliff' has 2"):
+    with pytest.raises(ScenarioError, match=r"tiny\.yaml:23: users\[0\]\.resolution: user 'near' asks for 3 "
+                                            r"layers but system 'cliff' has 2"):
         run_scenario(too_many)
     missing = parse_scenario(TINY.replace(FACTORY, "no_such_module:build"), tiny)
     with pytest.raises(ScenarioError, match="cannot import no_such_module"):
@@ -237,11 +238,11 @@ def test_user_errors_are_clear(tiny: Path, tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="is a property, not a function"):
         run_scenario(wrong)
     bad_option = parse_scenario(TINY.replace("kind: sscc", "colour: red"), tiny)
-    with pytest.raises(ScenarioError, match="system 'cliff': .*unexpected keyword argument 'colour'"):
+    with pytest.raises(ScenarioError, match=r"system 'cliff': .*unexpected keyword argument 'colour'"):
         run_scenario(bad_option)
-    returns_junk = parse_scenario(TINY.replace(FACTORY, "builtins:dict"), tiny)
-    with pytest.raises(ScenarioError, match="returned a dict, not a TransmissionSystem"):
-        run_scenario(returns_junk)
+    junk = TINY.replace(FACTORY, "builtins:str", 1).replace("{layer_symbols: [6, 6, 6]}", "{}")
+    with pytest.raises(ScenarioError, match="system 'lin': the factory returned a str, not a Transmission"):
+        run_scenario(parse_scenario(junk, tiny))
     runner = CliRunner()
     res = runner.invoke(app, ["show", str(tmp_path / "nothing")])
     assert res.exit_code == 1 and "no results here" in str(res.exception)
@@ -266,3 +267,26 @@ users:
     assert psnr[("high", 3)] > psnr[("low", 1)] > 10.0
     assert res.metadata["systems"][0]["checksums"]  # sha256 of the zoo weights
     assert all(r["outage_rate"] == 0.0 for r in res.rows)
+
+
+def test_sscc_end_to_end(tmp_path: Path) -> None:
+    """The real SSCC system through the runner: the cliff (all outages) and the capacity bound."""
+    pytest.importorskip("semcom.sscc.system")
+    text = """\
+name: sscc
+dataset: {name: mnist-sample, images: 4}
+systems:
+  - {name: cap, type: sscc, codec: jpeg, mcs: capacity, layer_symbols: [300, 300]}
+  - {name: ldpc, type: sscc, codec: jpeg, mcs: 16QAM-1/2, layer_symbols: [300, 300]}
+users:
+  - {name: low, snr_db: -5, resolution: 1}
+  - {name: high, snr_db: 30, resolution: 2}
+"""
+    res = run_scenario(parse_scenario(text, tmp_path / "sscc.yaml"))
+    rows = {(r["system"], r["user"], r["layer"]): r for r in res.rows}
+    assert rows[("ldpc", "low", 1)]["outage_rate"] == 1.0 and rows[("cap", "low", 1)]["outage_rate"] == 1.0
+    assert all(rows[(s, "high", r)]["outage_rate"] == 0.0 for s in ("cap", "ldpc") for r in (1, 2))
+    assert rows[("ldpc", "high", 2)]["psnr_mean"] > rows[("ldpc", "high", 1)]["psnr_mean"]
+    assert rows[("cap", "high", 1)]["psnr_mean"] > rows[("ldpc", "high", 1)]["psnr_mean"]  # the ideal bound
+    assert {r["kind"] for r in res.rows} == {"sscc"}
+    assert "payload" in json.dumps(res.metadata["systems"][1]["details"])  # header accounting is said

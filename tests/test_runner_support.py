@@ -64,7 +64,8 @@ class LinearJscc:
             start += 2 * k
         return {"x": torch.cat(parts, dim=1), "scale": torch.cat(scales, dim=1)}
 
-    def receive(self, tx: dict[str, Any], channel: Channel, snr_db: float, resolution: int) -> list[LayerOutput]:
+    def receive(self, tx: dict[str, Any], channel: Channel, snr_db: float,
+                resolution: int) -> list[LayerOutput]:
         out = channel(tx["x"], snr_db, layer_sizes=self._symbols)
         x_hat, _ = out.receiver_view()
         z_c = x_hat * tx["scale"]
@@ -85,9 +86,11 @@ class LinearJscc:
 
 
 def build_linear_system(context: SystemContext, layer_symbols: Sequence[int] = (8, 8, 8), kind: str = "jscc",
-                        seed: int = 0, outage_below_db: float | None = None, name: str = "linear") -> LinearJscc:
+                        seed: int = 0, outage_below_db: float | None = None,
+                        name: str = "linear") -> LinearJscc:
     """Plug-in factory (``type: plugin``) for :class:`LinearJscc`."""
-    return LinearJscc(name, context.mean_image, context.num_classes, layer_symbols, kind, seed, outage_below_db)
+    return LinearJscc(name, context.mean_image, context.num_classes, layer_symbols, kind, seed,
+                      outage_below_db)
 
 
 def test_linear_system_is_a_transmission_system() -> None:

@@ -15,18 +15,20 @@ import typer
 __all__ = ["plot_cmd", "run_cmd", "show_cmd", "validate_cmd"]
 
 _SCENARIO_HELP = "Scenario file (YAML), or the name of a built-in scenario (see `semcom list scenarios`)."
+_RESULTS_HELP = "Results folder (or its results.json)."
 
 
 def run_cmd(
     scenario: Annotated[str, typer.Argument(help=_SCENARIO_HELP, show_default=False)],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: results/NAME).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o",
+                                             help="Output folder (default: results/NAME).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Smoke test: few images, few SNR points, one draw "
                                                         "(the scenario's `quick` section).")] = False,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Processes running SNR points in "
                                                                         "parallel (same numbers as 1).")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no table.")] = False,
-    data_root: Annotated[Path | None, typer.Option("--data-root", help="Data root (overrides the scenario's "
-                                                                       "dataset.root and $SEMCOM_DATA).")] = None,
+    data_root: Annotated[Path | None, typer.Option(
+        "--data-root", help="Data root (overrides the scenario's dataset.root and $SEMCOM_DATA).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Discard partial results of an interrupted run "
                                                         "instead of resuming.")] = False,
     device: Annotated[str, typer.Option("--device", help="Torch device, e.g. cpu or cuda.")] = "cpu",
@@ -50,8 +52,8 @@ def run_cmd(
                               resume=not fresh, quiet=quiet, threads=threads)
     except KeyboardInterrupt:
         saved = len(list((out_dir / PARTIAL_DIR).glob("point-*.json")))
-        typer.secho(f"interrupted: {saved} finished SNR point(s) saved in {out_dir / PARTIAL_DIR}; run the same "
-                    "command again to resume", err=True)
+        typer.secho(f"interrupted: {saved} finished SNR point(s) saved in {out_dir / PARTIAL_DIR}; run the "
+                    "same command again to resume", err=True)
         raise typer.Exit(130) from None
     plots = plot_results(out_dir)
     if quiet:
@@ -91,7 +93,7 @@ def validate_cmd(
 
 
 def show_cmd(
-    results: Annotated[Path, typer.Argument(help="Results folder (or its results.json).", show_default=False)],
+    results: Annotated[Path, typer.Argument(help=_RESULTS_HELP, show_default=False)],
 ) -> None:
     """Print a results table in the terminal (mean ± 95% confidence half-width).
 
@@ -107,7 +109,7 @@ def show_cmd(
 
 
 def plot_cmd(
-    results: Annotated[Path, typer.Argument(help="Results folder (or its results.json).", show_default=False)],
+    results: Annotated[Path, typer.Argument(help=_RESULTS_HELP, show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the plots (default: the "
                                                                  "results folder).")] = None,
     formats: Annotated[str, typer.Option("--format", help="Comma-separated file formats.")] = "png,pdf",

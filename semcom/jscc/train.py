@@ -198,10 +198,11 @@ def _score(metrics: dict[str, Any]) -> float:
     return float(np.mean(metrics["psnr_db"]))
 
 
-def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
+def _lr_at(cfg: TrainConfig, step: int, total: int, progress: float = 0.0) -> float:
+    """Warm-up, then cosine decay over ``total`` steps, or further along if ``progress`` (0..1) says so."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    t = min(1.0, max(progress, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)))
     lo = cfg.lr * cfg.lr_min_factor
     return lo + 0.5 * (cfg.lr - lo) * (1.0 + math.cos(math.pi * t))
 
@@ -242,7 +243,9 @@ def _load_data(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset, dict[str, 
     return train_ds, test_ds, info
 
 
-def _save_state(path: Path, opt: torch.optim.Optimizer, epoch: int, step: int, best: float) -> None:
+def _save_state(
+    path: Path, opt: torch.optim.Optimizer, epoch: int, step: int, best: float, progress: float
+) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
@@ -250,6 +253,7 @@ def _save_state(path: Path, opt: torch.optim.Optimizer, epoch: int, step: int, b
             "epoch": torch.tensor(epoch),
             "step": torch.tensor(step),
             "best": torch.tensor(best),
+            "progress": torch.tensor(progress),
         },
         tmp,
     )
@@ -267,7 +271,7 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
     ``cfg.zoo_name`` is set, copies each new best into the zoo directory under that name (float16).
     ``cfg.out/FINISHED`` marks a run that did all its epochs (not one stopped by ``max_minutes``).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     cfg.validate()
     torch.set_num_threads(cfg.threads)
@@ -292,13 +296,14 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
     steps_per_epoch = len(train_ds) // cfg.batch_size
     stages = n_layers if cfg.mode == "successive" else 1
     total_epochs = cfg.epochs * stages
-    epoch, step, best = 0, 0, -math.inf
+    epoch, step, best, progress0 = 0, 0, -math.inf, 0.0
     state_path = out / "latest.train.pt"
     resumed = False
     if cfg.resume and state_path.is_file() and (out / "latest.safetensors").is_file():
         model = load_checkpoint(out / "latest.safetensors", expect=model.config)
         st = torch.load(state_path, weights_only=True)
         epoch, step, best = int(st["epoch"]), int(st["step"]), float(st["best"])
+        progress0 = float(st.get("progress", 0.0))
         resumed = True
     stage = min(epoch // cfg.epochs, stages - 1) if cfg.mode == "successive" else 0
     params = _stage_params(model, cfg, stage)
@@ -341,19 +346,19 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
         "mode": cfg.mode,
         "command": command or " ".join(sys.argv),
         "train_config": asdict(cfg),
-        "init_from": cfg.init,
+        "init_from": _init_info(cfg.init),
     }
     t_start = time.monotonic()
+    # With a time budget (joint mode) the cosine schedule follows whichever is further along, the
+    # planned steps or the wall clock, so a run cut short by the budget still ends annealed; the
+    # budget keeps 8% (at least 30 s) for the evaluation and checkpoints of the last epoch.
+    budget_s = None if cfg.max_minutes is None else max(1e-3, cfg.max_minutes * 60 * 0.92 - 30)
+    timed = budget_s is not None and cfg.mode == "joint"
+    progress = progress0
+    stopped = False
     epoch_times: list[float] = []
     chan = _make_channel(cfg, cfg.seed)
-    while epoch < total_epochs:
-        if cfg.max_minutes is not None and epoch_times:
-            elapsed = (time.monotonic() - t_start) / 60
-            if elapsed + np.mean(epoch_times) / 60 > cfg.max_minutes:
-                _log(
-                    f"time budget of {cfg.max_minutes} min reached after {epoch} epochs; stopping (resumable)"
-                )
-                break
+    while epoch < total_epochs and not stopped:
         new_stage = min(epoch // cfg.epochs, stages - 1) if cfg.mode == "successive" else 0
         if new_stage != stage:
             stage = new_stage
@@ -369,6 +374,7 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
         chan.seed(cfg.seed * 1_000_003 + epoch)
         run_psnr = [0.0] * n_layers
         run_acc = [0.0] * n_layers
+        done = 0
         bar = tqdm(
             train_ds.batches(cfg.batch_size, shuffle=True, generator=gen, drop_last=True),
             total=steps_per_epoch,
@@ -378,10 +384,17 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
             dynamic_ncols=True,
         )
         for images, labels in bar:
+            if budget_s is not None:
+                used = time.monotonic() - t_start
+                if used > budget_s:
+                    stopped = True
+                    break
+                if timed:
+                    progress = max(progress, progress0 + (1.0 - progress0) * used / budget_s)
             if cfg.augment_flip:
                 images = _flip(images, gen)
             for g in opt.param_groups:
-                g["lr"] = _lr_at(cfg, step - stage_step0, stage_total)
+                g["lr"] = _lr_at(cfg, step - stage_step0, stage_total, progress)
             snr = cfg.snr_min + (cfg.snr_max - cfg.snr_min) * torch.rand(images.shape[0], generator=gen)
             r = stage + 1 if cfg.mode == "successive" else n_layers
             outs = model(images, chan, snr, resolution=r)
@@ -397,6 +410,7 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
             loss.backward()
             opt.step()
             step += 1
+            done += 1
             with torch.no_grad():
                 for o in outs:
                     i = o.layer - 1
@@ -411,15 +425,24 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
                 refresh=False,
             )
         bar.close()
-        epoch += 1
-        epoch_times.append(time.monotonic() - t0)
+        if stopped:  # mid-epoch: keep the weights, redo this epoch's data order on resume
+            _log(
+                f"time budget of {cfg.max_minutes} min reached in epoch {epoch + 1} ({done} steps); "
+                "stopping (resumable)"
+            )
+            if done == 0:
+                break
+        else:
+            epoch += 1
+            epoch_times.append(time.monotonic() - t0)
         metrics = evaluate(model, eval_ds, _make_channel(cfg, 0), cfg.eval_snrs)
         score = _score(metrics)
         card = {
             **card_base,
-            "epochs": epoch,
+            "epochs": round(epoch + (done / steps_per_epoch if stopped else 0.0), 2),
             "steps": step,
-            "seconds_per_epoch": round(float(np.mean(epoch_times)), 1),
+            "seconds_per_epoch": round(float(np.mean(epoch_times)), 1) if epoch_times else None,
+            "lr_schedule_progress": round(progress, 3) if timed else None,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "test": {
                 **metrics,
@@ -430,9 +453,10 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
             },
         }
         save_checkpoint(model, out / "latest.safetensors", card)
-        _save_state(state_path, opt, epoch, step, max(best, score))
+        _save_state(state_path, opt, epoch, step, max(best, score), progress)
         _log(
-            f"epoch {epoch}/{total_epochs} {epoch_times[-1]:.0f}s; eval PSNR by layer at {cfg.eval_snrs} dB: "
+            f"epoch {card['epochs']}/{total_epochs} {time.monotonic() - t0:.0f}s; "
+            f"eval PSNR by layer at {cfg.eval_snrs} dB: "
             f"{metrics['psnr_db']}; acc {metrics['accuracy']}"
         )
         if score > best or cfg.mode == "successive":
@@ -467,6 +491,21 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
         _log(f"final test PSNR by layer: {metrics['psnr_db']}; accuracy {metrics['accuracy']}")
         (out / "FINISHED").write_text(f"{epoch} epochs\n")
     return out / "best.safetensors"
+
+
+def _init_info(init: str | None) -> dict[str, Any] | None:
+    """Where a fine-tuned model started: the checkpoint, its name and its epochs (from its card)."""
+    if not init:
+        return None
+    info: dict[str, Any] = {"path": init}
+    card = Path(init).with_suffix(".json")
+    if card.is_file():
+        try:
+            old = json.loads(card.read_text())
+            info.update({"name": old.get("name"), "epochs": old.get("epochs"), "channel": old.get("channel")})
+        except json.JSONDecodeError:
+            pass
+    return info
 
 
 def _export(model: MultiResJscc, cfg: TrainConfig, card: dict[str, Any]) -> Path:

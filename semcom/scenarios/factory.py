@@ -70,8 +70,12 @@ def _build_jscc(spec: JsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
 
 def _build_sscc(spec: SsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
     sscc_system = _import_part("semcom.sscc.system", "SsccSystem", "SSCC")
-    return sscc_system(name=spec.label, codec=spec.codec, mcs=spec.mcs, layer_symbols=ctx.layer_symbols,
-                       headers=spec.headers, mean_image=ctx.mean_image, device=ctx.device)
+    try:
+        return sscc_system(spec.codec, spec.mcs, ctx.layer_symbols, ctx.mean_image, layering=spec.layering,
+                           mode=spec.mode, headers=spec.headers, target_bler=spec.target_bler,
+                           name=spec.label, device=ctx.device)
+    except ValueError as exc:
+        raise ScenarioError(f"system '{spec.label}': {exc}") from None
 
 
 def _plugin_factory(name: str) -> Callable[..., Any]:
@@ -100,11 +104,13 @@ def build_system(spec: SystemSpec, context: SystemContext) -> TransmissionSystem
     elif isinstance(spec, PluginSystemSpec):
         factory = _plugin_factory(spec.factory)
         if not callable(factory):
-            raise ScenarioError(f"system factory '{spec.factory}' is a {type(factory).__name__}, not a function")
+            raise ScenarioError(f"system factory '{spec.factory}' is a {type(factory).__name__}, "
+                                "not a function")
         try:
             system = factory(context, **spec.options)
         except TypeError as exc:  # most often options the factory does not take
-            raise ScenarioError(f"system '{spec.label}': {spec.factory}(context, **options) failed: {exc}") from None
+            raise ScenarioError(f"system '{spec.label}': {spec.factory}(context, **options) failed: "
+                                f"{exc}") from None
     else:  # pragma: no cover - the schema admits nothing else
         raise ScenarioError(f"unknown system type {type(spec).__name__}")
     if not isinstance(system, TransmissionSystem):
@@ -120,21 +126,19 @@ def build_systems(scenario: Scenario, context: SystemContext) -> dict[str, Trans
     the JSCC system it is compared with.
     """
     built: dict[str, TransmissionSystem] = {}
-    order = sorted(range(len(scenario.systems)), key=lambda i: isinstance(scenario.systems[i], SsccSystemSpec))
-    for i in order:
-        spec = scenario.systems[i]
+    for spec in sorted(scenario.systems, key=lambda s: isinstance(s, SsccSystemSpec)):
         ctx = context
         if isinstance(spec, SsccSystemSpec):
             ref = scenario.symbols_reference(spec)
-            symbols = tuple(spec.layer_symbols) if ref is None else tuple(int(k) for k in built[ref].layer_symbols)
+            symbols = tuple(int(k) for k in (spec.layer_symbols if ref is None else built[ref].layer_symbols))
             ctx = replace(context, layer_symbols=symbols)
         built[spec.label] = build_system(spec, ctx)
     for u, user in enumerate(scenario.users):
         for label, system in built.items():
             if user.resolution > system.num_layers:
-                raise ScenarioError(f"{scenario.where(('users', u, 'resolution'))}: users[{u}].resolution: user "
-                                    f"'{user.name}' asks for {user.resolution} layers but system '{label}' has "
-                                    f"{system.num_layers}")
+                raise ScenarioError(f"{scenario.where(('users', u, 'resolution'))}: users[{u}].resolution: "
+                                    f"user '{user.name}' asks for {user.resolution} layers but system "
+                                    f"'{label}' has {system.num_layers}")
     return {s.label: built[s.label] for s in scenario.systems}
 
 
@@ -147,8 +151,10 @@ def _sha256(path: Path) -> str:
 def describe_system(spec: SystemSpec, system: TransmissionSystem, base_dir: Path) -> dict[str, Any]:
     """What the results say about a system: its spec, kind, layers and checkpoint checksums.
 
-    Checksums are the system's own ``checksums`` attribute (``{file: sha256}``) when it has one;
-    otherwise, for JSCC, the sha256 of the checkpoint or zoo weights file.
+    ``details`` is what the system's own ``describe()`` says (e.g. an SSCC system's header
+    accounting), when it has that method. Checksums are the system's own ``checksums`` attribute
+    (``{file: sha256}``) when it has one; otherwise, for JSCC, the sha256 of the checkpoint or zoo
+    weights file.
     """
     checksums = getattr(system, "checksums", None)
     if not checksums and isinstance(spec, JsccSystemSpec):
@@ -159,10 +165,12 @@ def describe_system(spec: SystemSpec, system: TransmissionSystem, base_dir: Path
 
             path = weights_path(spec.model)
         checksums = {path.name: _sha256(path)} if path.is_file() else None
+    describe = getattr(system, "describe", None)
     return {
         "name": spec.label,
         "kind": str(system.kind),
         "spec": spec.model_dump(mode="json"),
+        "details": describe() if callable(describe) else None,
         "num_layers": int(system.num_layers),
         "layer_symbols": [int(k) for k in system.layer_symbols],
         "checksums": dict(checksums) if checksums else None,

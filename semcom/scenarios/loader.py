@@ -110,8 +110,8 @@ def _mark_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int], w
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
             line = key_node.start_mark.line + 1
             if key in seen:
-                raise ScenarioError(f"{where}:{line}: {format_path((*path, key))}: duplicate key (first on line "
-                                    f"{seen[key]}); each field may appear once")
+                raise ScenarioError(f"{where}:{line}: {format_path((*path, key))}: duplicate key (first on "
+                                    f"line {seen[key]}); each field may appear once")
             seen[key] = line
             lines[(*path, key)] = line
             _mark_lines(value_node, (*path, key), lines, where)
@@ -151,7 +151,8 @@ def _suggestion(loc: tuple[Any, ...]) -> str | None:
 
 def _pydantic_problems(errors: list[Any], data: Any) -> list[Problem]:
     """Problems of a pydantic error list; a misspelt field is one problem, not also a missing one."""
-    meant = {(tuple(e["loc"][:-1]), _suggestion(tuple(e["loc"]))) for e in errors if e["type"] == "extra_forbidden"}
+    meant = {(tuple(e["loc"][:-1]), _suggestion(tuple(e["loc"])))
+             for e in errors if e["type"] == "extra_forbidden"}
     return [_pydantic_problem(e, data) for e in errors
             if not (e["type"] == "missing" and (tuple(e["loc"][:-1]), e["loc"][-1]) in meant)]
 
@@ -297,7 +298,8 @@ def reference_problems(scenario: Scenario) -> list[Problem]:
 
     out: list[Problem] = []
     if scenario.dataset.name not in DATASETS:
-        out.append((("dataset", "name"), f"unknown dataset '{scenario.dataset.name}'; allowed: {', '.join(DATASETS)}"))
+        out.append((("dataset", "name"),
+                    f"unknown dataset '{scenario.dataset.name}'; allowed: {', '.join(DATASETS)}"))
     if scenario.channel.type not in CHANNELS:
         out.append((("channel", "type"),
                     f"unknown channel '{scenario.channel.type}'; allowed: {', '.join(CHANNELS.names())}"))

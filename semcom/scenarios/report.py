@@ -50,8 +50,8 @@ def results_table(rows: Sequence[dict[str, Any]], meta: dict[str, Any] | None = 
     meta = meta or {}
     scenario = (meta.get("scenario") or {}).get("name", "results")
     dataset = meta.get("dataset") or {}
-    caption = (f"{dataset.get('name', '?')}: {dataset.get('images', '?')} images x {meta.get('draws', '?')} draws, "
-               f"seed {meta.get('seed', '?')}" + (", --quick" if meta.get("quick") else "")
+    caption = (f"{dataset.get('name', '?')}: {dataset.get('images', '?')} images x {meta.get('draws', '?')} "
+               f"draws, seed {meta.get('seed', '?')}" + (", --quick" if meta.get("quick") else "")
                + "; ± is the 95% confidence half-width")
     table = Table(title=scenario, caption=caption)
     for col in ("system", "user", "L", "SNR dB", "PSNR dB", "±", "SSIM", "acc %", "±", "out %"):

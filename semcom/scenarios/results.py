@@ -34,6 +34,7 @@ __all__ = [
     "jsonable",
     "library_versions",
     "load_results",
+    "nan_floats",
     "rows_to_csv",
     "write_results",
 ]
@@ -134,9 +135,14 @@ def load_results(source: str | Path) -> tuple[list[dict[str, Any]], dict[str, An
         raise SemcomError(f"{path}: not a readable results file ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("rows"), list):
         raise SemcomError(f"{path}: not a semcom results file (format {FORMAT})")
-    rows = [{k: (math.nan if v is None and k in FLOAT_COLUMNS else v) for k, v in r.items()} for r in doc["rows"]]
+    rows = [nan_floats(r) for r in doc["rows"]]
     meta = {k: v for k, v in doc.items() if k not in ("rows", "columns")}
     return rows, meta
+
+
+def nan_floats(row: dict[str, Any]) -> dict[str, Any]:
+    """A row read from JSON with its missing numbers (null) as NaN again."""
+    return {k: (math.nan if v is None and k in FLOAT_COLUMNS else v) for k, v in row.items()}
 
 
 def library_versions() -> dict[str, str]:

@@ -20,6 +20,7 @@ and the final table is the same as that of an uninterrupted run. The folder is r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -46,12 +47,21 @@ from semcom.scenarios.results import (
     git_info,
     jsonable,
     library_versions,
+    nan_floats,
     write_results,
 )
 from semcom.scenarios.schema import Scenario, UserSpec
 from semcom.systems import LayerOutput, TransmissionSystem
 
-__all__ = ["PointResult", "RunPlan", "RunResult", "derive_seed", "evaluate_point", "make_plan", "run_scenario"]
+__all__ = [
+    "PointResult",
+    "RunPlan",
+    "RunResult",
+    "derive_seed",
+    "evaluate_point",
+    "make_plan",
+    "run_scenario",
+]
 
 PARTIAL_DIR = "partial"
 
@@ -132,9 +142,11 @@ def make_plan(scenario: Scenario, *, quick: bool = False, data_root: str | Path 
         images = q.images if images is None else min(images, q.images)
         draws = min(draws, q.draws)
         points = _spread(len(points), q.snr_points)
-    root = data_root if data_root is not None else scenario.dataset.root
-    if root is not None and data_root is None:
-        root = scenario.base_dir() / Path(root).expanduser()
+    root: Path | None = None
+    if data_root is not None:
+        root = Path(data_root)
+    elif scenario.dataset.root is not None:  # relative to the scenario file
+        root = scenario.base_dir() / Path(scenario.dataset.root).expanduser()
     return RunPlan(scenario, images, draws, tuple(points), scenario.snr_table(), quick,
                    None if root is None else str(root), device)
 
@@ -217,13 +229,12 @@ class _Collector:
             self.info.append((batch, out.info))
 
     def stats(self) -> dict[str, Any]:
-        def summary(name: str, values: list[torch.Tensor]) -> dict[str, float]:
-            s = summarize(torch.cat(values)) if values else summarize(torch.empty(0))
-            return {f"{name}_mean": s.mean, f"{name}_std": s.std, f"{name}_ci95": s.ci95}
-
-        acc = summarize(torch.cat(self.correct)) if self.correct else summarize(torch.empty(0))
-        out = summarize(torch.cat(self.outage))
-        return {**summary("psnr", self.psnr), **summary("ssim", self.ssim), **summary("ms_ssim", self.ms_ssim),
+        """The row's metric columns: mean, std and 95% half-width of each metric, and the info."""
+        psnr_, ssim_, ms_ssim_, acc, out = (summarize(torch.cat(v) if v else torch.empty(0)) for v in (
+            self.psnr, self.ssim, self.ms_ssim, self.correct, self.outage))
+        return {"psnr_mean": psnr_.mean, "psnr_std": psnr_.std, "psnr_ci95": psnr_.ci95,
+                "ssim_mean": ssim_.mean, "ssim_std": ssim_.std, "ssim_ci95": ssim_.ci95,
+                "ms_ssim_mean": ms_ssim_.mean, "ms_ssim_std": ms_ssim_.std, "ms_ssim_ci95": ms_ssim_.ci95,
                 "accuracy": acc.mean, "accuracy_std": acc.std, "accuracy_ci95": acc.ci95,
                 "outage_rate": out.mean, "outage_ci95": out.ci95, "info": _merge_info(self.info)}
 
@@ -233,6 +244,8 @@ def _info_value(value: Any) -> Any:
         return float(value.float().mean()) if value.numel() else math.nan
     if isinstance(value, bool | int | float):
         return float(value)
+    if isinstance(value, list | tuple):  # e.g. one MCS per layer
+        return " ".join("-" if v is None else str(v) for v in value)
     return str(value)
 
 
@@ -302,8 +315,9 @@ def evaluate_point(plan: RunPlan, point: int, tick: Callable[[], None] | None = 
                         with _seeded(derive_seed(sc.seed, "receive", label, user.name, point, draw, b)):
                             outs = system.receive(tx, state.channel, snr, user.resolution)
                         if [o.layer for o in outs] != list(range(1, user.resolution + 1)):
-                            raise SemcomError(f"system '{label}' returned layers {[o.layer for o in outs]} for "
-                                              f"resolution {user.resolution} (expected 1..{user.resolution})")
+                            raise SemcomError(f"system '{label}' returned layers {[o.layer for o in outs]} "
+                                              f"for resolution {user.resolution} (expected "
+                                              f"1..{user.resolution})")
                         for out in outs:
                             collect[(user.name, out.layer)].add(images, labels, out, user)
                 if tick is not None:
@@ -311,7 +325,8 @@ def evaluate_point(plan: RunPlan, point: int, tick: Callable[[], None] | None = 
             for user in sc.users:
                 for r in range(1, user.resolution + 1):
                     rows.append({"system": label, "kind": str(system.kind), "user": user.name, "layer": r,
-                                 "point": point, "snr_db": snrs[user.name], "sweep_snr_db": plan.sweep_snr(point),
+                                 "point": point, "snr_db": snrs[user.name],
+                                 "sweep_snr_db": plan.sweep_snr(point),
                                  "images": len(state.images), "draws": plan.draws,
                                  "samples": len(state.images) * plan.draws,
                                  **collect[(user.name, r)].stats()})
@@ -352,21 +367,19 @@ def _save_partial(out_dir: Path, fingerprint: str, result: PointResult) -> None:
 
 
 def _load_partials(out_dir: Path, plan: RunPlan) -> dict[int, PointResult]:
-    from semcom.scenarios.results import FLOAT_COLUMNS
-
     done: dict[int, PointResult] = {}
     fingerprint = plan.fingerprint()
     for path in sorted((out_dir / PARTIAL_DIR).glob("point-*.json")):
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise SemcomError(f"{path}: unreadable partial result ({exc}); delete it or run with --fresh") from None
+            raise SemcomError(f"{path}: unreadable partial result ({exc}); delete it or run with "
+                              "--fresh") from None
         if doc.get("fingerprint") != fingerprint:
             raise ScenarioError(f"{out_dir} holds partial results of a different run (scenario or settings "
                                 "changed); run with --fresh to discard them, or choose another --out")
         if doc["point"] in plan.points:
-            rows = [{k: (math.nan if v is None and k in FLOAT_COLUMNS else v) for k, v in r.items()}
-                    for r in doc["rows"]]
+            rows = [nan_floats(r) for r in doc["rows"]]
             done[doc["point"]] = PointResult(doc["point"], rows, doc["systems"], doc["seconds"])
     return done
 
@@ -406,10 +419,54 @@ def _progress(quiet: bool, total: int, label: str) -> Any:
         TimeRemainingColumn,
     )
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
     progress.add_task(label, total=total)
     return progress
+
+
+def _run_serial(plan: RunPlan, todo: list[int], done: int, finish: Callable[[PointResult], None], quiet: bool,
+                threads: int | None) -> None:
+    """Evaluate ``todo`` in this process; the bar advances per system and batch."""
+    name, total = plan.scenario.name, len(plan.points)
+    steps = 1
+    if todo:
+        state = _state(plan)
+        steps = len(plan.scenario.systems) * max(1, math.ceil(len(state.images) / plan.scenario.batch_size))
+    with _progress(quiet, total * steps, name) as bar, _torch_threads(threads):
+        tick = None
+        if bar is not None:
+            bar.advance(bar.task_ids[0], done * steps)
+            tick = functools.partial(bar.advance, bar.task_ids[0])
+        for p in todo:
+            if bar is not None:
+                where = f"{plan.points.index(p) + 1}/{total}"
+                bar.update(bar.task_ids[0], description=f"{name}: SNR point {where}")
+            finish(evaluate_point(plan, p, tick))
+
+
+def _run_parallel(plan: RunPlan, todo: list[int], done: int, finish: Callable[[PointResult], None],
+                  quiet: bool, workers: int) -> None:
+    """Evaluate ``todo`` in spawned worker processes, one SNR point per task."""
+    ctx = multiprocessing.get_context("spawn")
+    label = f"{plan.scenario.name}: SNR points ({workers} workers)"
+    with _progress(quiet, len(plan.points), label) as bar, \
+            ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                                initializer=_init_worker) as pool:
+        if bar is not None:
+            bar.advance(bar.task_ids[0], done)
+        pending = {pool.submit(evaluate_point, plan, p) for p in todo}
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for fut in finished:
+                    finish(fut.result())
+                    if bar is not None:
+                        bar.advance(bar.task_ids[0])
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
 
 
 def run_scenario(
@@ -469,36 +526,9 @@ def run_scenario(
             on_point(result)
 
     if workers == 1 or len(todo) <= 1:
-        steps = 1
-        if todo:
-            state = _state(plan)
-            steps = len(scenario.systems) * max(1, math.ceil(len(state.images) / scenario.batch_size))
-        with _progress(quiet, len(plan.points) * steps, f"{scenario.name}: SNR points") as bar, \
-                _torch_threads(threads):
-            if bar is not None:
-                bar.advance(bar.task_ids[0], len(done) * steps)
-            tick = (lambda: bar.advance(bar.task_ids[0])) if bar is not None else None
-            for p in todo:
-                finish(evaluate_point(plan, p, tick))
+        _run_serial(plan, todo, len(done), finish, quiet, threads)
     else:
-        ctx = multiprocessing.get_context("spawn")
-        with _progress(quiet, len(plan.points), f"{scenario.name}: SNR points ({workers} workers)") as bar, \
-                ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                                    initializer=_init_worker) as pool:
-            if bar is not None:
-                bar.advance(bar.task_ids[0], len(done))
-            pending = {pool.submit(evaluate_point, plan, p) for p in todo}
-            try:
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                    for fut in finished:
-                        finish(fut.result())
-                        if bar is not None:
-                            bar.advance(bar.task_ids[0])
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
+        _run_parallel(plan, todo, len(done), finish, quiet, workers)
 
     results = [done[p] for p in plan.points]
     rows = _ordered_rows(scenario, results)
@@ -533,7 +563,8 @@ def _metadata(plan: RunPlan, results: list[PointResult], rows: list[dict[str, An
         "seed": sc.seed,
         "quick": plan.quick,
         "fingerprint": fingerprint,
-        "dataset": {"name": sc.dataset.name, "split": sc.dataset.split, "images": images, "root": plan.data_root},
+        "dataset": {"name": sc.dataset.name, "split": sc.dataset.split, "images": images,
+                    "root": plan.data_root},
         "channel": sc.channel.model_dump(mode="json"),
         "draws": plan.draws,
         "batch_size": sc.batch_size,

@@ -67,7 +67,8 @@ class _Spec(BaseModel):
 class DatasetSpec(_Spec):
     """Which images to send."""
 
-    name: str = Field(description="dataset name from `semcom list datasets`, e.g. mnist, cifar10, mnist-sample")
+    name: str = Field(description="dataset name from `semcom list datasets`, e.g. mnist, cifar10, "
+                                  "mnist-sample")
     split: Literal["train", "test"] = Field("test", description="split: train or test")
     images: int | None = Field(None, ge=1, description="number of images (the first N of the split); "
                                                         "omit for the whole split")
@@ -149,8 +150,8 @@ class ChannelSpec(_Spec):
 class _SystemBase(_Spec):
     name: str | None = Field(None, min_length=1, description="unique label in the results (default: "
                                                              "derived from the model or codec)")
-    mode: Mode = Field("broadcast", description="broadcast: one encoding for all users (an SSCC picks its MCS "
-                                                "for the worst user); unicast: one encoding per user")
+    mode: Mode = Field("broadcast", description="broadcast: one encoding for all users (an SSCC picks its "
+                                                "MCS for the worst user); unicast: one encoding per user")
 
     @property
     def label(self) -> str:
@@ -186,8 +187,13 @@ class SsccSystemSpec(_SystemBase):
     headers: Literal["payload", "full"] = Field("payload", description="header accounting: payload (constant "
                                                                        "headers both ends know are not sent) "
                                                                        "or full (whole files)")
-    symbols_from: str | None = Field(None, description="name of the JSCC system whose channel uses (k_1..k_L) "
-                                                       "this system gets; default: the only JSCC system")
+    layering: Literal["refinement", "simulcast"] = Field("refinement", description=(
+        "how the layers are filled: refinement (layer i > 1 codes the residual of layers 1..i-1) or "
+        "simulcast (each layer a complete encoding at its own budget)"))
+    target_bler: float = Field(0.1, gt=0, lt=1, description="BLER target of adaptive MCS selection")
+    symbols_from: str | None = Field(None, description="name of the JSCC system whose channel uses "
+                                                       "(k_1..k_L) this system gets; default: the only JSCC "
+                                                       "system")
     layer_symbols: list[Annotated[int, Field(ge=1)]] | None = Field(None, min_length=1,
                                                                     description="channel uses per layer, "
                                                                                 "instead of symbols_from")
@@ -216,7 +222,8 @@ class QuickSpec(_Spec):
     """How ``--quick`` shrinks the run (a smoke test)."""
 
     images: int = Field(16, ge=1, description="at most this many images")
-    snr_points: int = Field(3, ge=1, description="at most this many SNR points (first, last, evenly between)")
+    snr_points: int = Field(3, ge=1, description="at most this many SNR points (first, last, evenly between; "
+                                                            "one: the middle)")
     draws: int = Field(1, ge=1, description="at most this many channel draws per image")
 
 
@@ -265,20 +272,22 @@ class Scenario(_Spec):
         for i, (user, n) in enumerate(zip(self.users, lengths, strict=True)):
             if n not in (1, lengths[first]):
                 out.append((("users", i, "snr_db"),
-                            f"user '{user.name}' sweeps {n} SNR points but '{self.users[first].name}' sweeps "
-                            f"{lengths[first]}; users that sweep must have the same number of points (a single "
-                            f"value stays fixed)"))
+                            f"user '{user.name}' sweeps {n} SNR points but '{self.users[first].name}' "
+                            f"sweeps {lengths[first]}; users that sweep must have the same number of points "
+                            f"(a single value stays fixed)"))
         ch = self.channel
         if ch.type == "rician" and ch.k_factor is None:
             out.append((("channel", "type"), "a rician channel needs k_factor (linear LOS/scattered power)"))
         if ch.type != "rician" and ch.k_factor is not None:
-            out.append((("channel", "k_factor"), f"k_factor only applies to the rician channel, not '{ch.type}'"))
+            out.append((("channel", "k_factor"),
+                        f"k_factor only applies to the rician channel, not '{ch.type}'"))
         jscc = [s.label for s in self.systems if isinstance(s, JsccSystemSpec)]
         for i, s in enumerate(self.systems):
             if not isinstance(s, SsccSystemSpec):
                 continue
             if s.symbols_from is not None and s.layer_symbols is not None:
-                out.append((("systems", i, "layer_symbols"), "give either symbols_from or layer_symbols, not both"))
+                out.append((("systems", i, "layer_symbols"),
+                            "give either symbols_from or layer_symbols, not both"))
             elif s.symbols_from is not None and s.symbols_from not in jscc:
                 out.append((("systems", i, "symbols_from"),
                             f"'{s.symbols_from}' is not a JSCC system of this scenario; JSCC systems: "
@@ -291,8 +300,8 @@ class Scenario(_Spec):
                 for u, user in enumerate(self.users):
                     if user.resolution > len(s.layer_symbols):
                         out.append((("users", u, "resolution"),
-                                    f"user '{user.name}' asks for {user.resolution} layers but '{s.label}' has "
-                                    f"{len(s.layer_symbols)}"))
+                                    f"user '{user.name}' asks for {user.resolution} layers but '{s.label}' "
+                                    f"has {len(s.layer_symbols)}"))
         return out
 
     # -- the sweep --------------------------------------------------------------------------------
@@ -378,4 +387,5 @@ def _duplicates(names: list[str], section: str, key: str, what: str) -> Iterator
 def scenario_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a scenario file, generated from :class:`Scenario`."""
     schema = Scenario.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "scenario.schema.json", **schema}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "scenario.schema.json",
+            **schema}

@@ -163,10 +163,15 @@ class ImageCodec(ABC):
             float32 tensor ``[C, H, W]`` in [0, 1].
 
         Raises:
-            CodecDecodeError: the payload cannot be decoded into an image of ``shape``.
+            CodecDecodeError: the payload cannot be decoded into an image of ``shape``, or
+                ``quality`` is outside :attr:`quality_range` (a quality signalled in-band may
+                arrive damaged).
         """
         shape = _check_shape(shape)
-        quality = self._check_quality(quality)
+        try:
+            quality = self._check_quality(quality)
+        except ValueError as exc:
+            raise CodecDecodeError(str(exc)) from None
         if not isinstance(payload, bytes | bytearray | memoryview):
             raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
         payload = bytes(payload)

@@ -19,9 +19,10 @@ last point).
 
 The Monte Carlo estimate at each SNR uses batches of ``batch_size`` blocks until ``min_errors`` block
 errors or ``max_blocks`` blocks; a point with no error is stored with its zero count and read as
-``0.5 / blocks`` when interpolating in log(BLER). The sweep starts 1 dB below the Shannon SNR of the
-scheme's real rate ``(TBS + CRC) / k`` bits per symbol (where the BLER is 1) and goes up in steps of
-``step_db`` until the BLER falls below ``stop_bler``.
+``0.5 / blocks`` when interpolating in log(BLER). The sweep starts where the normal approximation of
+the finite-length bound (Gaussian inputs, Polyanskiy et al. 2010) gives BLER 0.9 for ``TBS + CRC``
+bits in ``k`` channel uses -- a practical code is at BLER ~1 there -- and goes up in steps of
+``2 step_db`` while BLER >= 0.95, then ``step_db``, until the BLER falls below ``stop_bler``.
 """
 
 from __future__ import annotations
@@ -171,13 +172,14 @@ class BlerCurve:
     def bler_at(self, snr_db: float) -> float:
         """BLER at ``snr_db``, linear interpolation of log10(BLER) in dB between points.
 
-        A point without errors counts as ``0.5 / blocks``; below the first point the BLER is 1,
-        above the last point it is the last point's value. A curve with ``info_bits == 0`` is 1
-        everywhere (nothing can be sent).
+        A point without errors counts as ``0.5 / blocks``; the points are first made non-increasing
+        (each takes the worst of itself and the points above it), so the result never rises with the
+        SNR. Below the first point the BLER is 1, above the last point it is the last point's value.
+        A curve with ``info_bits == 0`` is 1 everywhere (nothing can be sent).
         """
         if self.info_bits == 0 or not self.snr_db:
             return 1.0
-        logs = [math.log10(max(e, 0.5) / b) for e, b in zip(self.errors, self.blocks, strict=True)]
+        logs = self._log_envelope()
         xs = self.snr_db
         if snr_db < xs[0]:
             return 1.0
@@ -190,24 +192,29 @@ class BlerCurve:
         return 10 ** logs[-1]  # pragma: no cover
 
     def required_snr_db(self, target_bler: float) -> float:
-        """Lowest SNR (dB) from which the interpolated BLER stays at or below ``target_bler``.
+        """Lowest SNR (dB) at which :meth:`bler_at` reaches ``target_bler`` (``inf`` if it never does).
 
-        ``inf`` if the curve never gets there. Monte Carlo wiggles above the target after the
-        crossing push the answer up (conservative).
+        Monte Carlo wiggles above the target after the crossing push the answer up (conservative).
         """
         if self.info_bits == 0 or not self.snr_db:
             return math.inf
         target = math.log10(target_bler)
-        logs = [math.log10(max(e, 0.5) / b) for e, b in zip(self.errors, self.blocks, strict=True)]
+        logs = self._log_envelope()
         if logs[-1] > target:
             return math.inf
-        i = len(logs) - 1
-        while i > 0 and logs[i - 1] <= target:
-            i -= 1
+        i = next(j for j, v in enumerate(logs) if v <= target)
         if i == 0:
             return self.snr_db[0]
         x0, x1, l0, l1 = self.snr_db[i - 1], self.snr_db[i], logs[i - 1], logs[i]
         return x0 + (l0 - target) / (l0 - l1) * (x1 - x0)
+
+    def _log_envelope(self) -> list[float]:
+        """log10(BLER) per point, made non-increasing in SNR by taking the worst of each point and all
+        points above it (Monte Carlo wiggles never make a higher SNR look better than a lower one)."""
+        logs = [math.log10(max(e, 0.5) / b) for e, b in zip(self.errors, self.blocks, strict=True)]
+        for i in range(len(logs) - 2, -1, -1):
+            logs[i] = max(logs[i], logs[i + 1])
+        return logs
 
 
 @dataclass
@@ -234,12 +241,13 @@ class BlerTable:
             "num_symbols": self.num_symbols,
             "decoder": self.decoder,
             "meta": self.meta,
-            "curves": {name: asdict(c) for name, c in self.curves.items()},
+            "curves": {name: {**asdict(c), "bler": c.bler} for name, c in self.curves.items()},
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BlerTable:
-        curves = {name: BlerCurve(**c) for name, c in data["curves"].items()}
+        fields = ("mcs", "num_symbols", "info_bits", "snr_db", "blocks", "errors")
+        curves = {name: BlerCurve(**{f: c[f] for f in fields}) for name, c in data["curves"].items()}
         return cls(data["channel"], int(data["num_symbols"]), data["decoder"], curves, data.get("meta", {}))
 
 
@@ -247,8 +255,26 @@ def _table_path(channel: str, num_symbols: int, directory: Path | None = None) -
     return (directory or BLER_TABLE_DIR) / f"{channel}_k{num_symbols}.json"
 
 
-def _shannon_snr_db(bits_per_symbol: float) -> float:
-    return 10 * math.log10(2**bits_per_symbol - 1)
+def _sweep_start_db(payload_bits: int, num_symbols: int, eps: float = 0.9) -> float:
+    """SNR (dB) at which even the best code of this size has BLER ``eps`` on the complex AWGN channel.
+
+    Normal approximation (Polyanskiy, Poor, Verdu 2010) with Gaussian inputs:
+    ``log2 M = k C - sqrt(k V) Q^-1(eps) + log2(k) / 2``, ``C = log2(1 + g)``,
+    ``V = g (g + 2) / (g + 1)^2 log2(e)^2`` per complex use. A practical code is worse, so its BLER is
+    ~1 there: the sweep starts here.
+    """
+    from statistics import NormalDist
+
+    q_inv = NormalDist().inv_cdf(1 - eps)
+    lo, hi = -20.0, 60.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        g = 10 ** (mid / 10)
+        v = g * (g + 2) / (g + 1) ** 2 * math.log2(math.e) ** 2
+        k = num_symbols
+        bits = k * math.log2(1 + g) - math.sqrt(k * v) * q_inv + 0.5 * math.log2(k)
+        lo, hi = (mid, hi) if bits < payload_bits else (lo, mid)
+    return hi
 
 
 def compute_bler_curve(
@@ -257,13 +283,13 @@ def compute_bler_curve(
     snrs_db: Sequence[float] | None = None,
     channel: str = "awgn",
     *,
-    max_blocks: int = 600,
-    min_errors: int = 60,
-    batch_size: int = 200,
+    max_blocks: int = 500,
+    min_errors: int = 50,
+    batch_size: int = 100,
     step_db: float = 0.5,
     stop_bler: float = 0.01,
     num_bp_iter: int = 20,
-    cn_update: str = "minsum",
+    cn_update: str = "boxplus-phi",
     seed: int = 0,
     device: str = "cpu",
 ) -> BlerCurve:
@@ -275,9 +301,9 @@ def compute_bler_curve(
     Args:
         mcs: the scheme (or its name).
         num_symbols: complex channel uses per block ``k``.
-        snrs_db: SNR points (Es/N0 per complex symbol, dB). ``None``: an adaptive sweep from 1 dB
-            below the Shannon SNR of the real rate, in steps of ``step_db``, until BLER < ``stop_bler``
-            (at most 40 points).
+        snrs_db: SNR points (Es/N0 per complex symbol, dB). ``None``: an adaptive sweep in steps of
+            ``step_db`` (twice that while BLER >= 0.95) from where the finite-length bound gives
+            BLER 0.9 (rounded down to the grid) until BLER < ``stop_bler`` (at most 40 points).
         channel: a name from :data:`semcom.channels.CHANNELS` (fading: one gain per block).
         seed: seeds both the payloads and the channel; the same arguments give the same curve.
 
@@ -317,8 +343,7 @@ def compute_bler_curve(
             curve.errors.append(ne)
         return curve
 
-    real_rate = (tbs + link.crc_bits) / num_symbols
-    snr = step_db * math.floor((_shannon_snr_db(real_rate) - 1.0) / step_db)
+    snr = step_db * math.floor(_sweep_start_db(tbs + link.crc_bits, num_symbols) / step_db)
     for _ in range(40):
         nb, ne = point(snr)
         curve.snr_db.append(round(snr, 6))
@@ -326,8 +351,15 @@ def compute_bler_curve(
         curve.errors.append(ne)
         if ne / nb < stop_bler:
             break
-        snr += step_db
+        snr += 2 * step_db if ne / nb >= 0.95 else step_db  # coarse above the waterfall
     return curve
+
+
+def _curve_job(args: tuple[str, int, str, int | None, dict[str, Any]]) -> BlerCurve:
+    name, num_symbols, channel, threads, kwargs = args
+    if threads:
+        torch.set_num_threads(threads)
+    return compute_bler_curve(name, num_symbols, channel=channel, **kwargs)
 
 
 def compute_bler_table(
@@ -337,30 +369,45 @@ def compute_bler_table(
     *,
     directory: Path | None = None,
     command: str | None = None,
+    jobs: int = 1,
+    threads: int | None = None,
     **kwargs: Any,
 ) -> BlerTable:
     """Compute the curves of every MCS in ``mcs_list`` at one block length and write the JSON file.
 
     The file ``{directory}/{channel}_k{num_symbols}.json`` (default: ``semcom/sscc/bler_tables``) is
     replaced. ``kwargs`` go to :func:`compute_bler_curve`; ``command`` is recorded in the file.
+    ``jobs > 1`` runs the MCS in that many worker processes (``threads`` torch threads each, default
+    1); every curve has its own seeded streams, so the result does not depend on ``jobs``.
     """
     import sionna.phy
 
     t0 = time.perf_counter()
-    curves = {}
-    for mcs in mcs_list:
-        curve = compute_bler_curve(mcs, num_symbols, channel=channel, **kwargs)
-        curves[curve.mcs] = curve
-    decoder = {"num_bp_iter": kwargs.get("num_bp_iter", 20), "cn_update": kwargs.get("cn_update", "minsum")}
+    names = [get_mcs(m).name for m in mcs_list]
+    if jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        # the costliest curves (most coded bits) first, for balance
+        order = sorted(names, key=lambda n: -get_mcs(n).modulation_order)
+        work = [(n, int(num_symbols), channel, threads or 1, kwargs) for n in order]
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            done = dict(zip(order, pool.map(_curve_job, work), strict=True))
+        curves = {n: done[n] for n in names}
+    else:
+        curves = {n: _curve_job((n, int(num_symbols), channel, threads, kwargs)) for n in names}
+    decoder = {"num_bp_iter": kwargs.get("num_bp_iter", 20),
+               "cn_update": kwargs.get("cn_update", "boxplus-phi")}
     meta = {
         "command": command or "semcom.sscc.mcs.compute_bler_table(...)",
         "date": datetime.date.today().isoformat(),
         "seconds": round(time.perf_counter() - t0, 1),
+        "jobs": jobs,
         "torch": torch.__version__,
         "sionna": getattr(sionna.phy, "__version__", None) or _dist_version("sionna-no-rt"),
         "settings": {k: v for k, v in kwargs.items() if k not in ("num_bp_iter", "cn_update")},
         "link": "semcom.sscc.link.LdpcQamLink: 5G TB (CRC16/24A, LDPC BG1/BG2, rate matching), "
-                "QAM Gray, APP demapper, perfect CSI",
+                "Gray QAM, APP demapper, perfect CSI; TBS + CRC <= floor(k m R)",
     }
     table = BlerTable(channel, int(num_symbols), decoder, curves, meta)
     path = _table_path(channel, num_symbols, directory)
@@ -449,24 +496,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--num-symbols", type=int, nargs="+", required=True, help="symbols per block")
     ap.add_argument("--channel", default="awgn")
     ap.add_argument("--mcs", nargs="*", default=None, help="MCS names (default: all of MCS_TABLE)")
-    ap.add_argument("--max-blocks", type=int, default=600)
-    ap.add_argument("--min-errors", type=int, default=60)
-    ap.add_argument("--batch-size", type=int, default=200)
+    ap.add_argument("--max-blocks", type=int, default=500)
+    ap.add_argument("--min-errors", type=int, default=50)
+    ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--step-db", type=float, default=0.5)
     ap.add_argument("--stop-bler", type=float, default=0.01)
     ap.add_argument("--num-bp-iter", type=int, default=20)
-    ap.add_argument("--cn-update", default="minsum")
+    ap.add_argument("--cn-update", default="boxplus-phi")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes (one MCS each at a time)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads per process (default: 1 with --jobs > 1, else torch's choice)")
     ap.add_argument("--out", type=Path, default=None, help="directory (default: semcom/sscc/bler_tables)")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     mcs_list = [get_mcs(n) for n in args.mcs] if args.mcs else list(MCS_TABLE)
     words = ["python", "-m", "semcom.sscc.mcs", *(sys.argv[1:] if argv is None else list(argv))]
     for k in args.num_symbols:
         table = compute_bler_table(
-            k, args.channel, mcs_list, directory=args.out, command=shlex.join(words),
+            k, args.channel, mcs_list, directory=args.out, command=shlex.join(words), jobs=args.jobs,
+            threads=args.threads,
             max_blocks=args.max_blocks, min_errors=args.min_errors, batch_size=args.batch_size,
             step_db=args.step_db, stop_bler=args.stop_bler, num_bp_iter=args.num_bp_iter,
             cn_update=args.cn_update, seed=args.seed,
@@ -478,4 +526,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run the imported module's main, not this __main__ copy: its Mcs class is the one the link knows
+    from semcom.sscc.mcs import main as _main
+
+    _main()

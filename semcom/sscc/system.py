@@ -77,6 +77,7 @@ class SsccSystem:
         bler_channel: which cached BLER tables adaptive selection reads (``"awgn"``).
         num_bp_iter, cn_update: LDPC decoder settings.
         name: label in results tables.
+        device: where the LDPC link runs (codecs always run on the CPU).
     """
 
     kind = "sscc"
@@ -96,6 +97,7 @@ class SsccSystem:
         num_bp_iter: int = 20,
         cn_update: str = "minsum",
         name: str | None = None,
+        device: str = "cpu",
     ) -> None:
         if layering not in ("refinement", "simulcast"):
             raise ValueError(f"layering must be 'refinement' or 'simulcast', not {layering!r}")
@@ -117,6 +119,7 @@ class SsccSystem:
         self.bler_channel = bler_channel
         self.num_bp_iter = num_bp_iter
         self.cn_update = cn_update
+        self.device = str(device)
         self.name = name or f"sscc-{self.codec.name}-{mcs}"
         self._links: dict[tuple[str, int], object] = {}
 
@@ -172,7 +175,8 @@ class SsccSystem:
 
         key = (mcs, k)
         if key not in self._links:
-            self._links[key] = LdpcQamLink(mcs, k, num_bp_iter=self.num_bp_iter, cn_update=self.cn_update)
+            self._links[key] = LdpcQamLink(mcs, k, num_bp_iter=self.num_bp_iter, cn_update=self.cn_update,
+                                            device=self.device)
         return self._links[key]
 
     def _choose_mcs(self, snr_db: float) -> list[str | None]:
