@@ -4,7 +4,8 @@ Trains every receiver (and the per-layer heads under every weighting strategy) o
 encoder of a zoo model over AWGN at SNRs drawn uniformly from 0-20 dB, then evaluates per layer
 at a few SNRs on AWGN and, for the unseen-channel study, on Rayleigh block fading (one gain per
 image, perfect CSI, LMMSE symbol estimates). Writes JSON (``--out``) and prints Markdown tables;
-``--table FILE`` only prints the tables of an existing JSON file.
+``--table FILE`` only prints the tables of an existing JSON file. The JSON holds one entry per
+dataset; ``--merge`` replaces only the runs being re-run (and keeps each command in ``commands``).
 
     python bench/bench_receivers.py --data-root /work/shared/data --threads 1
     python bench/bench_receivers.py --table bench/results/receivers.json
@@ -78,14 +79,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from semcom.data import load_dataset
     from semcom.receivers import evaluate_receiver, load_encoder, train_receiver
 
-    encoder = load_encoder(args.model)
+    encoder = load_encoder(args.model or f"{args.dataset}-mr3-awgn")
     train = load_dataset(args.dataset, "train", root=args.data_root, subset=args.train_subset)
     test = load_dataset(args.dataset, "test", root=args.data_root, subset=args.test_subset)
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    doc: dict[str, Any] = {"datasets": {}}
+    if args.merge and out_path.exists():
+        doc = json.loads(out_path.read_text())
+    previous = doc["datasets"].get(args.dataset, {"meta": {}, "runs": []})
+    command = " ".join(["python", Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    plan = [p for p in PLAN if _selected(p, args.only)]
+    rerun = {(p[0], p[1], p[3] if len(p) > 3 else "nominal") for p in plan}  # type: ignore[misc]
+    kept = [r for r in previous["runs"]
+            if (r["receiver"], r["weighting"], r.get("side_snr", "nominal")) not in rerun
+            and not (args.reference and r["receiver"] == "jscc-decoders")]
     result: dict[str, Any] = {
         "meta": {
-            "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+            "commands": [*previous["meta"].get("commands", []), command],
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} CPU, {args.threads} torch thread(s), shared 2-core host, "
                        "no GPU",
@@ -96,9 +107,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rayleigh": "block fading, one h ~ CN(0,1) per image, perfect CSI, LMMSE estimate",
             "seeds": args.seeds,
         },
-        "runs": [],
+        "runs": kept,
     }
-    plan = [p for p in PLAN if not args.only or p[0] in args.only or f"{p[0]}/{p[1]}" in args.only]
+    doc["datasets"][args.dataset] = result
     if args.reference:
         for ch in ("awgn", "rayleigh"):
             rows = _jscc_reference(encoder, test, args.snrs, ch, 1234)
@@ -118,9 +129,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                        "side_snr": side, "test_channel": ch,
                                        "train_seconds": round(seconds, 1), "rows": rows})
             print(f"{name}/{weighting}/{side} seed {seed}: {seconds:.0f} s", file=sys.stderr, flush=True)
-            out_path.write_text(json.dumps(result, indent=1))
-    out_path.write_text(json.dumps(result, indent=1))
-    return result
+            out_path.write_text(json.dumps(doc, indent=1))
+    out_path.write_text(json.dumps(doc, indent=1))
+    return doc
+
+
+def _selected(entry: tuple[Any, ...], only: list[str] | None) -> bool:
+    if not only:
+        return True
+    side = entry[3] if len(entry) > 3 else "nominal"
+    return any(o in (entry[0], f"{entry[0]}/{entry[1]}", f"{entry[0]}/{entry[1]}/{side}") for o in only)
 
 
 def _cell(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
@@ -133,8 +151,12 @@ def _cell(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
     return f"{m:.{digits}f} ±{half:.{digits}f}"
 
 
-def tables(result: dict[str, Any]) -> str:
-    """Markdown tables: mean over seeds, ± half the range between seeds."""
+def tables(doc: dict[str, Any]) -> str:
+    """Markdown tables per dataset: mean over seeds, ± half the range between seeds."""
+    return "\n".join(f"### {name}\n\n" + _tables(result) for name, result in doc["datasets"].items())
+
+
+def _tables(result: dict[str, Any]) -> str:
     meta = result["meta"]
     snrs = meta["test_snrs_db"]
     # (receiver/weighting, channel) -> (snr, layer, metric) -> [values over seeds]
@@ -184,7 +206,7 @@ def tables(result: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="mnist-mr3-awgn")
+    ap.add_argument("--model", default=None, help="zoo name or checkpoint (default DATASET-mr3-awgn)")
     ap.add_argument("--dataset", default="mnist")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--train-subset", type=int, default=None)
@@ -200,6 +222,7 @@ def main() -> None:
     ap.add_argument("--no-reference", dest="reference", action="store_false",
                     help="skip the zoo model's own decoders")
     ap.add_argument("--out", default="bench/results/receivers.json")
+    ap.add_argument("--merge", action="store_true", help="keep the other runs already in --out")
     ap.add_argument("--table", default=None, help="print the tables of this JSON file and exit")
     args = ap.parse_args()
     if args.table:

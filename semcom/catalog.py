@@ -11,7 +11,6 @@ __all__ = ["REGISTRIES", "catalog"]
 REGISTRIES: dict[str, tuple[str, str]] = {
     "channels": ("semcom.channels", "CHANNELS"),
     "codecs": ("semcom.sscc.codecs", "CODECS"),
-    "mcs": ("semcom.sscc.mcs", "MCS_REGISTRY"),
     "models": ("semcom.zoo", "MODELS"),
     "receivers": ("semcom.receivers", "RECEIVERS"),
     "scenarios": ("semcom.scenarios", "SCENARIOS"),
@@ -26,14 +25,25 @@ def catalog(kinds: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     from semcom.data import DATASETS
 
     out: dict[str, list[dict[str, Any]]] = {}
-    wanted = kinds or [*REGISTRIES, "datasets"]
+    wanted = kinds or [*REGISTRIES, "mcs", "datasets"]
     for kind in wanted:
+        if kind == "mcs":
+            from semcom.sscc.mcs import MCS_TABLE
+
+            out[kind] = [{"name": m.name, "description": f"{2 ** m.modulation_order}-QAM, 5G LDPC rate "
+                          f"{m.code_rate} ({m.spectral_efficiency:g} info bits per symbol)", "origin": "semcom"}
+                         for m in MCS_TABLE]
+            out[kind] += [{"name": "adaptive", "description": "highest-rate MCS whose cached BLER is below the "
+                           "target at the (worst) user's SNR", "origin": "semcom"},
+                          {"name": "capacity", "description": "ideal: error-free floor(k log2(1 + |h|^2 SNR)) bits",
+                           "origin": "semcom"}]
+            continue
         if kind == "datasets":
             out[kind] = [{"name": s.name, "description": s.description, "origin": "semcom"}
                          for s in DATASETS.values()]
             continue
         if kind not in REGISTRIES:
-            raise KeyError(f"unknown kind '{kind}'; one of: {', '.join([*REGISTRIES, 'datasets'])}")
+            raise KeyError(f"unknown kind '{kind}'; one of: {', '.join([*REGISTRIES, 'mcs', 'datasets'])}")
         module, attr = REGISTRIES[kind]
         try:
             registry = getattr(importlib.import_module(module), attr)

@@ -218,3 +218,24 @@ def test_expected_calibration_error_known_values() -> None:
     assert expected_calibration_error(logits, labels) == pytest.approx(0.5, abs=1e-6)  # sure, half right
     eight = torch.tensor([[0.8, 0.2]]).log().repeat(10, 1)
     assert expected_calibration_error(eight, torch.tensor([0] * 8 + [1] * 2)) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_weighting_runs_on_every_receiver(name: str) -> None:
+    from semcom.receivers import WEIGHTINGS, make_weighting
+
+    model = build_receiver(name, ToyEncoder(), _dataset(20), width=8)
+    gen = torch.Generator().manual_seed(0)
+    rx = Received([torch.randn(8, k, dtype=torch.cfloat, generator=gen) for k in SIZES], 10.0)
+    targets = Targets(labels=torch.arange(8), images=torch.rand(8, 1, 28, 28, generator=gen),
+                      symbols=[torch.randn(8, k, dtype=torch.cfloat, generator=gen) for k in SIZES],
+                      snr_db=torch.full((8,), 10.0), partner=torch.arange(8).roll(1))
+    for strategy in WEIGHTINGS.names():
+        model.zero_grad(set_to_none=True)
+        out = model(rx)
+        weights = make_weighting(strategy, model.tasks).backward(
+            model.losses(out, targets), shared=model.shared_parameters(),
+            last_shared=model.last_shared_parameters(), representation=out[SHARED])
+        assert weights, strategy
+        grads = [p.grad for p in model.shared_parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads), strategy

@@ -1,17 +1,24 @@
 """Multi-resolution deep JSCC (Mortaheb et al., 2023) and single-layer deep JSCC (Bourtsoulatze et al., 2019).
 
->>> from semcom.jscc import JsccConfig, MultiResJscc
->>> model = MultiResJscc(JsccConfig((1, 28, 28), (44, 43, 43)))
+>>> from semcom.jscc import JsccConfig, JsccSystem, MultiResJscc
+>>> model = MultiResJscc(JsccConfig((1, 28, 28), (44, 43, 43), arch="mlp"))
+>>> system = JsccSystem(model)   # or JsccSystem("mnist-mr3-awgn"), JsccSystem("path/to.safetensors")
 """
 
 from semcom.jscc.checkpoint import load_card, load_checkpoint, save_checkpoint
 from semcom.jscc.config import JsccConfig, parse_ratio, split_symbols, symbols_for_ratio
 from semcom.jscc.model import JsccOutput, MultiResJscc, normalize_power, receiver_input
+from semcom.jscc.system import JsccSystem, JsccTransmission
+from semcom.jscc.train import TrainConfig, evaluate, train
 
 __all__ = [
     "JsccConfig",
     "JsccOutput",
+    "JsccSystem",
+    "JsccTransmission",
     "MultiResJscc",
+    "TrainConfig",
+    "evaluate",
     "load_card",
     "load_checkpoint",
     "normalize_power",
@@ -20,4 +27,5 @@ __all__ = [
     "save_checkpoint",
     "split_symbols",
     "symbols_for_ratio",
+    "train",
 ]

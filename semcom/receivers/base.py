@@ -206,13 +206,13 @@ class Receiver(nn.Module):
                 return t
         raise KeyError(f"receiver '{self.name}' has no task '{name}'")
 
-    def _in_features(self, i: int) -> int:
+    def _in_features(self, i: int, snr: bool | None = None) -> int:
         """Real input features of layer ``i`` (0-based): ``2 k_i`` (+1 with the SNR)."""
-        return 2 * self.layer_symbols[i] + (1 if self.use_snr else 0)
+        return 2 * self.layer_symbols[i] + (1 if (self.use_snr if snr is None else snr) else 0)
 
-    def _layer_input(self, rx: Received, i: int) -> torch.Tensor:
+    def _layer_input(self, rx: Received, i: int, snr: bool | None = None) -> torch.Tensor:
         f = layer_features(rx.layers[i])
-        if self.use_snr:
+        if self.use_snr if snr is None else snr:
             f = torch.cat([f, (rx.snr_db / SNR_SCALE_DB).unsqueeze(1).to(f.dtype)], dim=1)
         return f
 

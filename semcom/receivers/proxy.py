@@ -8,8 +8,9 @@ and hard-negative pairs (same identity, different label) keep the features on th
 
 * branches and their proxy task, each physically meaningful for a channel:
   ``reconstruction`` (the source image from layers 1..r, MSE), ``snr`` (the effective SNR of the
-  image, ``SNR + 10 log10 |h|^2`` on fading, in dB / 20, MSE) and ``denoising`` (the transmitted
-  symbols of layers 1..r from the received ones, MSE);
+  image, ``SNR + 10 log10 |h|^2`` on fading, in dB / 20, MSE; this branch is *blind*: it sees the
+  received symbols only, never the SNR the receiver is told, so it must read the noise level off
+  the signal) and ``denoising`` (the transmitted symbols of layers 1..r from the received ones, MSE);
 * main task: the class from layers 1..r, on the attention-fused branch features;
 * attention: for resolution r, a small network maps the branch features to a mean ``mu_j`` and a
   log-variance ``log s_j^2`` per branch; training draws ``a = mu + s * eps`` (reparameterised),
@@ -80,7 +81,8 @@ class ProxyTaskReceiver(Receiver):
         self.wants_pairs = pair_weight > 0
         n, w, nb = self.num_layers, self.width, len(self.branches)
         self.embed = nn.ModuleDict({
-            b: nn.ModuleList(mlp([self._in_features(i), w, w], final_act=True) for i in range(n))
+            b: nn.ModuleList(mlp([self._in_features(i, self._sees_snr(b)), w, w], final_act=True)
+                             for i in range(n))
             for b in self.branches
         })
         self.pool = nn.ModuleDict({b: mlp([w, w], final_act=True) for b in self.branches})
@@ -108,10 +110,11 @@ class ProxyTaskReceiver(Receiver):
 
     def forward(self, rx: Received) -> dict[str, torch.Tensor]:
         r_max = min(rx.num_layers, self.num_layers)
-        inputs = [self._layer_input(rx, i) for i in range(r_max)]
+        inputs = {s: [self._layer_input(rx, i, s) for i in range(r_max)] for s in (False, True)}
         w = self.width
         # per-branch, per-layer embeddings; the concatenation is the shared representation
-        emb = torch.cat([self.embed[b][i](inputs[i]) for b in self.branches for i in range(r_max)], dim=1)
+        emb = torch.cat([self.embed[b][i](inputs[self._sees_snr(b)][i])
+                         for b in self.branches for i in range(r_max)], dim=1)
         out: dict[str, torch.Tensor] = {SHARED: emb}
         per = emb.reshape(rx.batch, len(self.branches), r_max, w)    # [B, J, r, w]
         kl = emb.new_zeros(rx.batch)
@@ -144,6 +147,10 @@ class ProxyTaskReceiver(Receiver):
         if self.uncertainty:
             out["attention-kl"] = kl / r_max
         return out
+
+    def _sees_snr(self, branch: str) -> bool:
+        """Whether a branch gets the told SNR as input (the SNR-estimation branch never does)."""
+        return self.use_snr and branch != "snr"
 
     def task_loss(
         self, task: Task, outputs: dict[str, torch.Tensor], targets: Targets,
