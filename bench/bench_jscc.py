@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         "(2-core machine shared with other jobs)",
         "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
         "torch": torch.__version__,
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "models": {},
     }
     for e in entries:
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         channel = _channel_for(card)
         row["images_per_s"] = round(_speed(model, model.config.image_shape, channel, 256, args.repeats), 1)
+        row["load_average_during_speed"] = round(os.getloadavg()[0], 2)
         if not args.skip_quality:
             test = load_dataset(ds_name, "test", root=roots.get(ds_name))
             if args.count:

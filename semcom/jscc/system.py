@@ -131,5 +131,17 @@ class JsccSystem:
             )
         return results
 
+    def describe(self) -> dict:
+        """Facts for the results file: architecture and, from the model card, how it was trained."""
+        cfg = self.model.config
+        out: dict = {"architecture": cfg.name, "arch": cfg.arch, "layer_symbols": list(cfg.layer_symbols),
+                     "snr_side_information": cfg.snr_info}
+        for key in ("name", "epochs", "channel", "training_snr_db", "sha256"):
+            if key in self.card:
+                out[f"card_{key}" if key == "name" else key] = self.card[key]
+        if "dataset" in self.card:
+            out["trained_on"] = {k: self.card["dataset"].get(k) for k in ("name", "split", "images")}
+        return out
+
     def __repr__(self) -> str:
         return f"JsccSystem(name={self.name!r}, layer_symbols={tuple(self.layer_symbols)})"

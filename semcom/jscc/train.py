@@ -439,7 +439,7 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
         score = _score(metrics)
         card = {
             **card_base,
-            "epochs": round(epoch + (done / steps_per_epoch if stopped else 0.0), 2),
+            "epochs": round(epoch + done / steps_per_epoch, 2) if stopped else epoch,
             "steps": step,
             "seconds_per_epoch": round(float(np.mean(epoch_times)), 1) if epoch_times else None,
             "lr_schedule_progress": round(progress, 3) if timed else None,

@@ -329,7 +329,7 @@ class JpegCodec(ImageCodec):
     """
 
     name = "jpeg"
-    description = "JPEG baseline (libjpeg-turbo via Pillow), standard Huffman tables, 4:2:0"
+    description = "JPEG baseline (libjpeg-turbo via Pillow), 4:2:0, standard tables"
     quality_range = (1, 100)
 
     def _encode_file(self, image: Image.Image, quality: int) -> bytes:
@@ -422,7 +422,7 @@ def _check_jpeg_stream(data: bytes, shape: Shape) -> None:
                 raise fail("jpeg: bad SOF0")
             size = (int.from_bytes(seg[3:5], "big"), int.from_bytes(seg[1:3], "big"))
             frame = [(seg[6 + 3 * k], seg[7 + 3 * k] >> 4, seg[7 + 3 * k] & 15) for k in range(seg[5])]
-            if len(seg) != 6 + 3 * len(frame):
+            if len(seg) != 6 + 3 * len(frame) or not all(1 <= h <= 4 and 1 <= v <= 4 for _, h, v in frame):
                 raise fail("jpeg: bad SOF0")
         elif marker == 0xDA:  # SOS
             break
@@ -463,7 +463,7 @@ def _check_jpeg_stream(data: bytes, shape: Shape) -> None:
 _BIT_CHARS = bytes.maketrans(b"\x00\x01", b"01")
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def _huffman_lookup(counts: bytes, symbols: bytes) -> tuple[int, ...]:
     """Canonical Huffman code (T.81 Annex C) as a 16-bit peek table: entry = length << 8 | symbol,
     0 where no code matches."""
@@ -946,7 +946,7 @@ class BpgCodec(ImageCodec):
     """
 
     name = "bpg"
-    description = "BPG (Bellard's bpgenc/bpgdec on PATH; HEVC intra in BPG's own small container)"
+    description = "BPG via Bellard's bpgenc/bpgdec (must be on PATH)"
     quality_range = (0, 51)
 
     def __init__(self, headers: str = "payload", bpgenc: str = "bpgenc", bpgdec: str = "bpgdec",

@@ -5,13 +5,20 @@ The SSCC baseline gives the codec exactly the bits the link carries for one imag
 A payload of ``len(payload)`` bytes costs ``8 * len(payload)`` bits; what the payload contains
 (payload-only or whole-file accounting) is the codec's :attr:`~semcom.sscc.codecs.ImageCodec.accounting`.
 
-Search: payload size grows with quality "enough" but not strictly (JPEG, WebP and the HEVC/AV1
-rate control have small local dips and plateaus). :func:`fit_to_budget` bisects the quality range
-keeping ``fits(lo)`` and ``not fits(hi)``, then probes ``lookahead`` qualities above the boundary;
-if one of them fits (a local dip), the search moves up and continues from there. The result is the
-highest quality seen that fits, with ``~log2(range) + 2 + lookahead`` encodes per image, none
-repeated. If the lowest quality (and its ``lookahead`` neighbours) do not fit, the image is an
-outage: the receiver shows the dataset's mean image (the cliff).
+Search: payload size grows with quality "enough" but not strictly. JPEG is monotone in practice;
+WebP, HEVC and AV1 have local dips, and HEVC's sizes are noisy at the low-quality end (pillow-heif's
+quality maps two by two onto x265's 51 QPs). :func:`fit_to_budget` tries the top quality, takes the
+first fitting one among the lowest ``1 + lookahead``, bisects keeping ``fits(lo)`` and
+``not fits(hi)``, then probes ``lookahead`` qualities above the boundary; if one of them fits (a
+dip), the search moves up and bisects again from there. The result is the highest quality seen that
+fits, with about ``log2(range) + 2 + lookahead`` encodes per image, none repeated. If none of the
+lowest ``1 + lookahead`` qualities fits, the image is an outage: the receiver shows the dataset's
+mean image (the cliff).
+
+Against an exhaustive search (30 MNIST and 30 CIFAR-10 test images, 4 budgets each, default
+``lookahead=2``) the result was the exhaustive optimum in every JPEG case, 166 of 167 WebP cases
+(1 within 4 qualities), 190 of 191 AV1 cases and 211 of 216 HEVC cases; the misses are dips far from
+the boundary and, 4 times in all, an outage declared where a noisy low quality would have fitted.
 
 Side information: by default the quality is taken as known to the receiver (as the codec's
 payload accounting assumes for the shape). A link that signals a per-image quality needs
@@ -70,7 +77,7 @@ def quality_index_bits(codec: ImageCodec) -> int:
     return max(0, math.ceil(math.log2(hi - lo + 1)))
 
 
-def fit_to_budget(codec: ImageCodec, image: torch.Tensor, budget_bits: int, *, lookahead: int = 1,
+def fit_to_budget(codec: ImageCodec, image: torch.Tensor, budget_bits: int, *, lookahead: int = 2,
                   side_bits: int = 0) -> FitResult:
     """Highest quality whose payload fits ``budget_bits``.
 
@@ -139,7 +146,7 @@ def _budgets(budget_bits: Budget, n: int) -> list[int]:
 
 
 def fit_batch(codec: ImageCodec, images: torch.Tensor, budget_bits: Budget,
-              *, lookahead: int = 1, side_bits: int = 0) -> list[FitResult]:
+              *, lookahead: int = 2, side_bits: int = 0) -> list[FitResult]:
     """:func:`fit_to_budget` for each image of a batch.
 
     Args:
@@ -192,13 +199,15 @@ class CodecRoundTrip:
         lookahead, side_bits: as in :func:`fit_to_budget`.
 
     Example:
+        >>> import torch
+        >>> from semcom.sscc.codecs import build_codec
         >>> rt = CodecRoundTrip(build_codec("webp"), mean_image=torch.full((3, 32, 32), 0.5))
-        >>> out = rt(images, budget_bits=512)      # images: [B, 3, 32, 32]
-        >>> out.images.shape, out.outage.dtype
-        (torch.Size([B, 3, 32, 32]), torch.bool)
+        >>> out = rt(torch.rand(4, 3, 32, 32), budget_bits=4096)
+        >>> out.images.shape, out.bits.shape, out.outage.dtype
+        (torch.Size([4, 3, 32, 32]), torch.Size([4]), torch.bool)
     """
 
-    def __init__(self, codec: ImageCodec, mean_image: torch.Tensor, *, lookahead: int = 1,
+    def __init__(self, codec: ImageCodec, mean_image: torch.Tensor, *, lookahead: int = 2,
                  side_bits: int = 0) -> None:
         if mean_image.dim() != 3:
             raise ValueError(f"mean_image must be [C, H, W], got shape {tuple(mean_image.shape)}")
