@@ -1,16 +1,22 @@
 """Digital-link throughput: semcom's LdpcQamLink against the same chain called on sionna.phy directly.
 
     python bench/bench_link.py [--configs 4QAM-1/2@130 16QAM-1/2@512] [--batch 200] [--repeats 5]
-                               [--threads 2]
+                               [--threads 1 2]
 
 For each (MCS, symbols per block) the full chain -- 5G TB encoding (CRC, LDPC, rate matching,
 scrambling), QAM mapping, AWGN, APP demapping, TB decoding (20 BP iterations) -- runs on a batch of
 random payloads; the score is decoded information bits (TB payload, CRC excluded) per second. The
 "direct" side builds Sionna's TBEncoder/Mapper/AWGN/Demapper/TBDecoder itself with the same TB size
-and decoder. Both sides are timed interleaved (median of ``--repeats``) so that they see the same
-machine load; the ratio semcom / direct has a target of >= 95%. It also times the direct chain with
+and decoder. The sides are timed interleaved, ``--repeats`` times each, so that they see the same
+machine load; the score is the best (least disturbed) repeat of each side, and the medians go to the
+JSON too. The ratio semcom / direct has a target of >= 95%. Because the decoder (the same Sionna
+block on both sides) takes ~97% of the time, the script also times everything else -- encoding,
+mapping, channel, equalisation, demapping -- alone, 10 x ``--repeats`` times, and reports semcom's
+extra work per batch as a share of the direct chain: a measurement of the overhead that the shared
+machine's noise cannot swamp. It also times the direct chain with
 ``cn_update="minsum"`` (the link's default decoder is ``"boxplus-phi"``) and pykaira's LDPC if
-``import pykaira`` works. Writes bench/results/link.json.
+``import pykaira`` works. Runs once per ``--threads`` value (torch intra-op threads). Writes
+bench/results/link.json.
 """
 
 from __future__ import annotations
@@ -70,18 +76,40 @@ def _bench(name: str, k: int, args: argparse.Namespace, kaira: str) -> dict[str,
         t["direct"].append(_time(lambda: direct("boxplus-phi")))
         t["semcom"].append(_time(ours))
         t["direct_minsum"].append(_time(lambda: direct("minsum")))
-    rate_of = {key: args.batch * tbs / statistics.median(v) for key, v in t.items()}
+    # semcom's own work is everything but the shared Sionna decoder: time the rest alone, many times
+    def direct_front() -> None:
+        with torch.no_grad():
+            demapper(awgn(mapper(enc(bits)), no), no)
+
+    def ours_front() -> None:
+        link.llr(channel(link.transmit(bits), args.snr_db))
+
+    front = {"direct": [], "semcom": []}
+    for _ in range(10 * args.repeats):
+        front["direct"].append(_time(direct_front))
+        front["semcom"].append(_time(ours_front))
+    extra_s = statistics.median(front["semcom"]) - statistics.median(front["direct"])
+
+    # best of the repeats: the least disturbed run of each side (the machine is shared); medians kept too
+    rate_of = {key: args.batch * tbs / min(v) for key, v in t.items()}
+    median_of = {key: args.batch * tbs / statistics.median(v) for key, v in t.items()}
     row = {
         "mcs": name, "symbols": k, "info_bits": tbs, "coded_bits": n, "batch": args.batch,
         "sionna_direct_info_bit_per_s": rate_of["direct"],
         "semcom_info_bit_per_s": rate_of["semcom"],
         "ratio_semcom_over_direct": rate_of["semcom"] / rate_of["direct"],
         "sionna_direct_minsum_info_bit_per_s": rate_of["direct_minsum"],
+        "median_info_bit_per_s": median_of,
+        "median_ratio_semcom_over_direct": median_of["semcom"] / median_of["direct"],
+        "front_end_extra_ms": 1e3 * extra_s,
+        "front_end_overhead_percent": 100 * extra_s / min(t["direct"]),
         "pykaira": kaira,
     }
     print(f"{name:>10} k={k:<4d} TBS={tbs:<5d} sionna {rate_of['direct'] / 1e3:8.1f} kbit/s  "
-          f"semcom {rate_of['semcom'] / 1e3:8.1f} kbit/s  ratio {row['ratio_semcom_over_direct']:6.1%}  "
-          f"| sionna minsum {rate_of['direct_minsum'] / 1e3:8.1f} kbit/s  | pykaira: {kaira}", flush=True)
+          f"semcom {rate_of['semcom'] / 1e3:8.1f} kbit/s  ratio {row['ratio_semcom_over_direct']:6.1%} "
+          f"(median {row['median_ratio_semcom_over_direct']:6.1%})  "
+          f"| sionna minsum {rate_of['direct_minsum'] / 1e3:8.1f} kbit/s  | semcom-only work "
+          f"{1e3 * extra_s:+.2f} ms/batch = {row['front_end_overhead_percent']:+.2f}%", flush=True)
     return row
 
 
@@ -90,10 +118,10 @@ def main() -> None:
     ap.add_argument("--configs", nargs="+", default=["4QAM-1/2@130", "16QAM-1/2@512"])
     ap.add_argument("--batch", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                    help="torch thread counts to run, one after the other")
     ap.add_argument("--snr-db", type=float, default=15.0)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
     try:
         import pykaira  # noqa: F401
 
@@ -102,14 +130,17 @@ def main() -> None:
         kaira = "not installed"
     print(f"pykaira: {kaira}")
     rows = []
-    for cfg in args.configs:
-        name, k = cfg.split("@")
-        rows.append(_bench(name, int(k), args, kaira))
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        print(f"torch threads: {threads}")
+        for cfg in args.configs:
+            name, k = cfg.split("@")
+            rows.append({"threads": threads, **_bench(name, int(k), args, kaira)})
     worst = min(float(r["ratio_semcom_over_direct"]) for r in rows)  # type: ignore[arg-type]
     print(f"worst ratio {worst:.1%} (target >= 95%): {'OK' if worst >= 0.95 else 'BELOW TARGET'}")
     cmd = (f"python bench/bench_link.py --configs {' '.join(args.configs)} --batch {args.batch} "
-           f"--repeats {args.repeats} --threads {args.threads}")
-    path = write_json("link", {"rows": rows, "worst_ratio": worst, "threads": args.threads, "command": cmd})
+           f"--repeats {args.repeats} --threads {' '.join(map(str, args.threads))}")
+    path = write_json("link", {"rows": rows, "worst_ratio": worst, "command": cmd})
     print(f"wrote {path}")
 
 

@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from semcom.data import load_dataset
     from semcom.receivers import evaluate_receiver, load_encoder, train_receiver
 
-    encoder = load_encoder(args.model or f"{args.dataset}-mr3-awgn")
+    model_name = args.model or f"{args.dataset}-mr3-awgn"
+    encoder = load_encoder(model_name)
     train = load_dataset(args.dataset, "train", root=args.data_root, subset=args.train_subset)
     test = load_dataset(args.dataset, "test", root=args.data_root, subset=args.test_subset)
     out_path = Path(args.out)
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} CPU, {args.threads} torch thread(s), shared 2-core host, "
                        "no GPU",
-            "torch": torch.__version__, "model": args.model, "dataset": args.dataset,
+            "torch": torch.__version__, "model": model_name, "dataset": args.dataset,
             "train_images": len(train), "test_images": len(test), "epochs": args.epochs,
             "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
             "train_channel": "awgn", "train_snr_db": [0.0, 20.0], "test_snrs_db": args.snrs,

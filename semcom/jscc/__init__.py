@@ -9,7 +9,7 @@ from semcom.jscc.checkpoint import load_card, load_checkpoint, save_checkpoint
 from semcom.jscc.config import JsccConfig, parse_ratio, split_symbols, symbols_for_ratio
 from semcom.jscc.model import JsccOutput, MultiResJscc, normalize_power, receiver_input
 from semcom.jscc.system import JsccSystem, JsccTransmission
-from semcom.jscc.train import TrainConfig, evaluate, train
+from semcom.jscc.train import TrainConfig, evaluate  # train(): semcom.jscc.train.train
 
 __all__ = [
     "JsccConfig",
@@ -27,5 +27,4 @@ __all__ = [
     "save_checkpoint",
     "split_symbols",
     "symbols_for_ratio",
-    "train",
 ]

@@ -1,7 +1,7 @@
 """Uncertainty-aware, physically guided proxy tasks for classification over unseen channels.
 
 After "Uncertainty-Aware Physically Guided Proxy Tasks for Unseen Domain Face Anti-Spoofing" (Wu,
-Yu, Liu, Wang, Chandraker, 2021). There, branches learn physically meaningful cues (depth,
+Yu, Liu, Wang, Chandraker, arXiv 2020). There, branches learn physically meaningful cues (depth,
 material, reflection) as proxy tasks; an uncertainty-aware attention fuses the branches' features
 for the main task, its weights drawn from a learned Gaussian during training (their mean at test);
 and hard-negative pairs (same identity, different label) keep the features on the task. Here:
