@@ -280,9 +280,9 @@ def test_time_budget_stops_resumably(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from semcom.data import ImageDataset
     from semcom.jscc import train as train_mod
 
-    pixels = (torch.rand(64, 1, 8, 8) * 255).to(torch.uint8)
+    pixels = (torch.rand(32, 1, 8, 8) * 255).to(torch.uint8)
     ds = ImageDataset(
-        "synthetic", "train", pixels, torch.zeros(64, dtype=torch.int64), ("a",), torch.arange(64)
+        "synthetic", "train", pixels, torch.zeros(32, dtype=torch.int64), ("a",), torch.arange(32)
     )
     monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
     cfg = TrainConfig(
@@ -290,7 +290,7 @@ def test_time_budget_stops_resumably(tmp_path: Path, monkeypatch: pytest.MonkeyP
         layer_symbols=[8],
         enc_width=8,
         dec_width=8,
-        epochs=3,
+        epochs=1,
         batch_size=16,
         eval_count=16,
         eval_snrs=[10.0],

@@ -118,10 +118,11 @@ class LdpcQamLink(torch.nn.Module):
         num_symbols: complex channel uses per block ``k``.
         num_bp_iter: BP iterations of the LDPC decoder.
         cn_update: check-node rule of the BP decoder. Default ``"boxplus-phi"`` (Sionna's default, exact
-            sum-product): on this project's 2-core CPU it decoded as fast as ``"minsum"``
-            (``bench/bench_link.py``) and its waterfall is ~0.5 dB better at 130 symbols. The cached
-            BLER tables (:mod:`semcom.sscc.mcs`) were made with this default and 20 iterations; a link
-            with another decoder should not use them for MCS selection.
+            sum-product). On this project's shared 2-core CPU ``"minsum"`` decoded only ~10-25% faster
+            (``bench/bench_link.py``) and its waterfall is ~0.6 dB worse (4QAM-1/2, 130 symbols), so
+            the better decoder is the default. The cached BLER tables (:mod:`semcom.sscc.mcs`) were
+            made with this default and 20 iterations; a link with another decoder should not use them
+            for MCS selection.
         device: where the blocks run; fixed at construction.
 
     Input:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
@@ -37,6 +37,9 @@ from semcom.channels.base import Channel, ChannelOutput
 from semcom.sscc.codecs import CodecDecodeError, ImageCodec, build_codec
 from semcom.sscc.rate import fit_to_budget
 from semcom.systems import LayerOutput
+
+if TYPE_CHECKING:
+    from semcom.sscc.link import LdpcQamLink
 
 __all__ = ["RESIDUAL_GAIN", "SsccSystem"]
 
@@ -75,7 +78,8 @@ class SsccSystem:
         mode: ``"broadcast"`` (one MCS for all users: the worst user's) or ``"unicast"``.
         target_bler: BLER target of adaptive MCS selection.
         bler_channel: which cached BLER tables adaptive selection reads (``"awgn"``).
-        num_bp_iter, cn_update: LDPC decoder settings.
+        num_bp_iter, cn_update: LDPC decoder settings (the default matches the cached BLER tables
+            that adaptive selection reads).
         name: label in results tables.
         device: where the LDPC link runs (codecs always run on the CPU).
     """
@@ -95,7 +99,7 @@ class SsccSystem:
         target_bler: float = 0.1,
         bler_channel: str = "awgn",
         num_bp_iter: int = 20,
-        cn_update: str = "minsum",
+        cn_update: str = "boxplus-phi",
         name: str | None = None,
         device: str = "cpu",
     ) -> None:
@@ -121,7 +125,7 @@ class SsccSystem:
         self.cn_update = cn_update
         self.device = str(device)
         self.name = name or f"sscc-{self.codec.name}-{mcs}"
-        self._links: dict[tuple[str, int], object] = {}
+        self._links: dict[tuple[str, int], LdpcQamLink] = {}
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -157,20 +161,18 @@ class SsccSystem:
             tx.encodings[key] = self._encode(tx.images, mcs)
         enc = tx.encodings[key]
         out = self._through_channel(enc, channel, snr_db)
-        received = [self._link(m, k).receive(o) if m else None  # type: ignore[attr-defined]
-                    for m, k, o in zip(enc.mcs, self._layer_symbols, out, strict=True)]
         payloads: list[list[bytes | None]] = []
-        for layer, rx in enumerate(received):
-            if rx is None:
+        for m, k, o in zip(enc.mcs, self._layer_symbols, out, strict=True):
+            if m is None:
                 payloads.append([None] * len(tx.images))
-            else:
-                bits_hat, ok = rx
-                payloads.append(self._link(enc.mcs[layer], self._layer_symbols[layer]).unpack_payloads(bits_hat, ok))  # type: ignore[attr-defined]
+                continue
+            link = self._link(m, k)
+            payloads.append(link.unpack_payloads(*link.receive(o)))
         bits = [[0 if p is None else 8 * len(p) for p in layer] for layer in enc.payloads]
         return self._decode_layers(payloads, resolution, len(tx.images), bits, {"mcs": enc.mcs})
 
     # ------------------------------------------------------------------ pieces
-    def _link(self, mcs: str, k: int) -> object:
+    def _link(self, mcs: str, k: int) -> LdpcQamLink:
         from semcom.sscc.link import LdpcQamLink
 
         key = (mcs, k)
@@ -194,7 +196,7 @@ class SsccSystem:
 
     def _payload_budget_bits(self, mcs: str, k: int) -> int:
         link = self._link(mcs, k)
-        return 8 * link.payload_bytes - QUALITY_BITS  # type: ignore[attr-defined]
+        return 8 * link.payload_bytes - QUALITY_BITS
 
     def _source_layers(self, images: torch.Tensor, budgets: list[int | None]) -> list[list[bytes | None]]:
         """Rate-match every layer: payloads (quality byte + codec payload) per layer and image."""
@@ -241,8 +243,8 @@ class SsccSystem:
                 continue
             link = self._link(m, k)
             # an image with nothing to send still occupies its block: send an empty payload
-            bits = link.pack_payloads([p if p is not None else b"" for p in row])  # type: ignore[attr-defined]
-            symbols.append(link.transmit(bits))  # type: ignore[attr-defined]
+            bits = link.pack_payloads([p if p is not None else b"" for p in row])
+            symbols.append(link.transmit(bits))
         return _Encoding(mcs, payloads, symbols)
 
     def _through_channel(self, enc: _Encoding, channel: Channel, snr_db: float) -> list[ChannelOutput]:
@@ -281,11 +283,14 @@ class SsccSystem:
                 any_ok |= layer_ok
                 outage = ~any_ok
             sent_bits = torch.tensor([sum(b[i] for b in bits[:layer + 1]) for i in range(batch)])
-            outputs.append(LayerOutput(layer=layer + 1, images=current.clone(), logits=None, outage=outage.clone(),
+            outputs.append(LayerOutput(layer=layer + 1, images=current.clone(), logits=None,
+                                       outage=outage.clone(),
                                        info={**info, "bits_mean": float(sent_bits.float().mean())}))
         return outputs
 
-    def _receive_ideal(self, tx: _Prepared, channel: Channel, snr_db: float, resolution: int) -> list[LayerOutput]:
+    def _receive_ideal(
+        self, tx: _Prepared, channel: Channel, snr_db: float, resolution: int
+    ) -> list[LayerOutput]:
         """Capacity bound: error-free bits per layer from this user's own channel draw."""
         from semcom.sscc.capacity import capacity_bits
 

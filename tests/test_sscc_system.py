@@ -1,0 +1,106 @@
+"""The SSCC chain end to end: budgets, outage = mean image, layering, capacity, broadcast MCS."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from semcom.channels import build_channel
+from semcom.metrics import psnr
+from semcom.sscc.link import LdpcQamLink
+from semcom.sscc.system import QUALITY_BITS, SsccSystem
+from semcom.systems import TransmissionSystem
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    """Smooth colour images with some texture: the codecs have something to code."""
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
+    base = torch.stack([xx, yy, (xx + yy) / 2])
+    return (base[None] * torch.rand(6, 3, 1, 1, generator=g) + 0.1 * torch.rand(6, 3, 32, 32, generator=g)).clamp(0, 1)
+
+
+def _system(images: torch.Tensor, **kw: object) -> SsccSystem:
+    defaults: dict[str, object] = {"codec": "jpeg", "mcs": "16QAM-1/2", "layer_symbols": [300, 300],
+                                   "mean_image": images.mean(0)}
+    defaults.update(kw)
+    return SsccSystem(**defaults)  # type: ignore[arg-type]
+
+
+def test_is_a_transmission_system(images: torch.Tensor) -> None:
+    s = _system(images)
+    assert isinstance(s, TransmissionSystem) and s.kind == "sscc" and s.num_layers == 2
+    assert s.describe()["header_accounting"] == "payload"
+
+
+def test_high_snr_delivers_and_layers_refine(images: torch.Tensor) -> None:
+    s = _system(images, layer_symbols=[150, 450])
+    outs = s.receive(s.prepare(images, [30.0]), build_channel("awgn", seed=0), 30.0, resolution=2)
+    assert [o.layer for o in outs] == [1, 2]
+    assert not outs[0].outage.any() and not outs[1].outage.any()
+    p1, p2 = psnr(images, outs[0].images).mean(), psnr(images, outs[1].images).mean()
+    assert p1 > 18 and p2 > p1 + 3  # the residual layer adds detail
+    # every layer's stream fitted its budget: quality byte and length field included
+    cap = 8 * (LdpcQamLink("16QAM-1/2", 150).payload_bytes + LdpcQamLink("16QAM-1/2", 450).payload_bytes)
+    assert 0 < outs[1].info["bits_mean"] <= cap
+
+
+def test_low_snr_is_an_outage_with_the_mean_image(images: torch.Tensor) -> None:
+    s = _system(images)
+    outs = s.receive(s.prepare(images, [-5.0]), build_channel("awgn", seed=0), -5.0, resolution=2)
+    for o in outs:
+        assert o.outage.all()
+        assert torch.allclose(o.images, images.mean(0).expand_as(images))
+
+
+def test_nothing_fits_is_an_outage_not_a_crash(images: torch.Tensor) -> None:
+    s = _system(images, mcs="4QAM-1/2", layer_symbols=[60])  # 60 symbols: a few bytes, no JPEG fits
+    (out,) = s.receive(s.prepare(images, [30.0]), build_channel("awgn", seed=0), 30.0, resolution=1)
+    assert out.outage.all() and out.info["bits_mean"] == 0
+
+
+def test_simulcast_uses_the_best_layer_that_decoded(images: torch.Tensor) -> None:
+    s = _system(images, layering="simulcast", layer_symbols=[120, 400])
+    outs = s.receive(s.prepare(images, [30.0]), build_channel("awgn", seed=0), 30.0, resolution=2)
+    assert psnr(images, outs[1].images).mean() > psnr(images, outs[0].images).mean()
+
+
+def test_capacity_bound_is_monotone_and_beats_ldpc(images: torch.Tensor) -> None:
+    s = _system(images, mcs="capacity", layer_symbols=[400])
+    tx = s.prepare(images, [0.0])
+    scores, bits = [], []
+    for snr in (0.0, 5.0, 10.0, 20.0):
+        (out,) = s.receive(tx, build_channel("awgn", seed=0), snr, resolution=1)
+        scores.append(float(psnr(images, out.images).mean()))
+        bits.append(out.info["bits_mean"])
+    assert bits == sorted(bits) and scores == sorted(scores)
+    ldpc = _system(images, mcs="16QAM-1/2", layer_symbols=[400])
+    (coded,) = ldpc.receive(ldpc.prepare(images, [10.0]), build_channel("awgn", seed=0), 10.0, resolution=1)
+    assert scores[2] >= float(psnr(images, coded.images).mean())  # at 10 dB: 1,382 ideal bits vs 784 coded
+
+
+def test_broadcast_mcs_serves_the_worst_user(images: torch.Tensor) -> None:
+    s = _system(images, mcs="adaptive", layer_symbols=[512])
+    tx = s.prepare(images, [2.0, 25.0])
+    (near,) = s.receive(tx, build_channel("awgn", seed=0), 25.0, resolution=1)
+    uni = _system(images, mcs="adaptive", layer_symbols=[512], mode="unicast")
+    (alone,) = uni.receive(uni.prepare(images, [2.0, 25.0]), build_channel("awgn", seed=0), 25.0, resolution=1)
+    assert near.info["mcs"] != alone.info["mcs"]
+    assert psnr(images, alone.images).mean() > psnr(images, near.images).mean()
+
+
+def test_quality_byte_is_counted(images: torch.Tensor) -> None:
+    s = _system(images, layer_symbols=[400])
+    link = LdpcQamLink("16QAM-1/2", 400)
+    assert s._payload_budget_bits("16QAM-1/2", 400) == 8 * link.payload_bytes - QUALITY_BITS
+
+
+def test_bad_configuration_fails_early(images: torch.Tensor) -> None:
+    with pytest.raises(ValueError):
+        _system(images, mcs="5QAM-1/2")
+    with pytest.raises(ValueError, match="layering"):
+        _system(images, layering="scalable")
+    with pytest.raises(ValueError, match="resolution"):
+        s = _system(images)
+        s.receive(s.prepare(images, [10.0]), build_channel("awgn"), 10.0, resolution=3)
