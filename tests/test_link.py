@@ -27,13 +27,6 @@ TBS_TABLE = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """LDPC decoding on a shared 2-core machine: one thread avoids oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _bits(batch: int, k: int, seed: int = 0) -> torch.Tensor:

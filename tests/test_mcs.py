@@ -8,7 +8,6 @@ import math
 from fractions import Fraction
 
 import pytest
-import torch
 
 from semcom.sscc.link import LdpcQamLink, transport_block_size
 from semcom.sscc.mcs import (
@@ -28,12 +27,6 @@ from semcom.sscc.mcs import (
 SHIPPED = [43, 44, 130, 170, 171, 512]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_names_and_parsing():

@@ -31,13 +31,6 @@ BUILTIN = ("per-layer-heads", "deep-supervision", "top-only", "all-at-top", "pro
 SIZES = (12, 10, 10)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids spinning against other work on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 class ToyEncoder(nn.Module):

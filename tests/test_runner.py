@@ -14,7 +14,6 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -62,13 +61,6 @@ quick:
 ROWS_PER_POINT = 2 * (2 + 1)  # systems x (layers of near + layers of far)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: the runner's small convolutions crawl on a busy, shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

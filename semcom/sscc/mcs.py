@@ -435,11 +435,11 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
-@lru_cache(maxsize=64)
 class BlerTableMissing(SemcomError, FileNotFoundError):
     """No cached BLER table for a channel and block length; the message names the command to run."""
 
 
+@lru_cache(maxsize=64)
 def load_bler_table(num_symbols: int, channel: str = "awgn", directory: Path | None = None) -> BlerTable:
     """The cached :class:`BlerTable` for ``channel`` at ``num_symbols`` symbols per block.
 
