@@ -44,30 +44,58 @@ def models_cmd(
     name: str = typer.Argument(None, help="Show the full model card of this zoo model."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List the pretrained zoo models with their cards.
+    """List the pretrained zoo models; with a NAME, print its model card.
 
     Example: semcom models mnist-mr3-awgn
     """
+    from semcom.errors import SemcomError
     from semcom.zoo import list_models
 
-    cards = {m["name"]: m for m in list_models()}
+    entries = {e.name: e for e in list_models()}
     if name is not None:
-        if name not in cards:
-            from semcom.errors import SemcomError
-
-            raise SemcomError(f"no zoo model '{name}'; available: {', '.join(cards) or '(none)'}")
-        typer.echo(_json.dumps(cards[name], indent=2))
+        if name not in entries:
+            raise SemcomError(f"no zoo model '{name}'; available: {', '.join(entries) or '(none)'}")
+        e = entries[name]
+        if not e.available:
+            raise SemcomError(f"zoo model '{name}' is registered but its files are missing ({e.path})")
+        typer.echo(_json.dumps(e.card, indent=2))
         return
+    rows = [_summary(e) for e in entries.values()]
     if as_json:
-        typer.echo(_json.dumps(list(cards.values()), indent=2))
+        typer.echo(_json.dumps(rows, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="semcom zoo")
-    for col in ("name", "dataset", "layers", "symbols", "channel", "epochs", "size"):
+    table = Table(title="semcom zoo: test PSNR (dB) and accuracy (%) at 10 dB, layers 1..L",
+                  caption="semcom models NAME prints the full card")
+    table.add_column("name", no_wrap=True, style="bold cyan")
+    for col in ("symbols", "epochs", "PSNR", "acc", "size"):
         table.add_column(col)
-    for m in cards.values():
-        table.add_row(*(str(m.get(c, "")) for c in ("name", "dataset", "layers", "symbols", "channel", "epochs",
-                                                     "size")))
+    for r in rows:
+        table.add_row(r["name"], r["layer_symbols"], r["epochs"], r["psnr_10db"], r["accuracy_10db"], r["size"])
     Console().print(table)
+
+
+def _summary(entry: object) -> dict[str, str]:
+    """One table row from a zoo entry's card (missing facts are shown as '-')."""
+    e = entry  # ZooEntry
+    card = e.card  # type: ignore[attr-defined]
+    test = card.get("test", {})
+    psnr = acc = "-"
+    if 10.0 in test.get("snr_db", []):
+        i = test["snr_db"].index(10.0)
+        psnr = "/".join(f"{layer[i]:.1f}" for layer in test.get("psnr_db", []))
+        acc = "/".join(f"{100 * layer[i]:.0f}" for layer in test.get("accuracy", []) if layer)
+    return {
+        "name": e.name,  # type: ignore[attr-defined]
+        "description": e.description,  # type: ignore[attr-defined]
+        "available": str(e.available),  # type: ignore[attr-defined]
+        "dataset": card.get("dataset", {}).get("name", "-") if isinstance(card.get("dataset"), dict) else "-",
+        "layer_symbols": "/".join(map(str, card.get("layer_symbols", []))) or "-",
+        "channel": card.get("channel", {}).get("name", "-") if isinstance(card.get("channel"), dict) else "-",
+        "epochs": str(card.get("epochs", "-")),
+        "psnr_10db": psnr or "-",
+        "accuracy_10db": acc or "-",
+        "size": f"{e.size_bytes / 1e6:.1f} MB" if e.available else "missing",  # type: ignore[attr-defined]
+    }
