@@ -10,15 +10,6 @@ from semcom.receivers import WEIGHTINGS, Task, make_weighting, min_norm_weights,
 from semcom.receivers.weighting import GradNorm
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids spinning against other work on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _tasks(*names: str, kind: str = "snr") -> list[Task]:
     return [Task(n, kind, 1) for n in names]  # type: ignore[arg-type]
 
