@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default="bench/results/jscc_quality.json")
-    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--skip-quality", action="store_true", help="only measure speed")
+    ap.add_argument("--skip-speed", action="store_true", help="only measure quality")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     snrs = [float(s) for s in args.snrs.split(",")]
@@ -100,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             "train_threads": card.get("train_config", {}).get("threads"),
         }
         channel = _channel_for(card)
-        row["images_per_s"] = round(_speed(model, model.config.image_shape, channel, 256, args.repeats), 1)
-        row["load_average_during_speed"] = round(os.getloadavg()[0], 2)
+        if not args.skip_speed:
+            row["images_per_s"] = round(_speed(model, model.config.image_shape, channel, 256, args.repeats), 1)
+            row["load_average_during_speed"] = round(os.getloadavg()[0], 2)
         if not args.skip_quality:
             test = load_dataset(ds_name, "test", root=roots.get(ds_name))
             if args.count:
@@ -123,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():  # keep other models' rows from earlier runs
         old = json.loads(out.read_text())
-        report["models"] = {**old.get("models", {}), **report["models"]}
+        merged = old.get("models", {})
+        for name, row in report["models"].items():
+            merged[name] = {**merged.get(name, {}), **row}
+        report["models"] = merged
+        report["commands"] = [*old.get("commands", [old.get("command")]), report["command"]]
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(markdown(report))
     return 0
@@ -138,15 +144,14 @@ def markdown(report: dict) -> str:
         t = row["test"]
         lines.append(
             f"\n**{name}** ({t['dataset']} test, {t['count']} images, {row['channel']['name']}, "
-            f"{row['epochs']} epochs; symbols {row['layer_symbols']}; {row['images_per_s']} img/s)\n"
+            f"{row['epochs']} epochs; symbols {row['layer_symbols']}; {row.get('images_per_s', '?')} img/s)\n"
         )
         lines.append("| layers received | " + " | ".join(f"{s:g} dB" for s in t["snr_db"]) + " |")
         lines.append("|---|" + "---|" * len(t["snr_db"]))
         for r, ps in enumerate(t["psnr_db"]):
             acc = t["accuracy"][r] if t["accuracy"] else [None] * len(ps)
             cells = [
-                f"{p:.2f} dB / {100 * a:.1f}%" if a is not None else f"{p:.2f} dB"
-                for p, a in zip(ps, acc, strict=True)
+                f"{p:.2f} dB / {100 * a:.1f}%" if a is not None else f"{p:.2f} dB" for p, a in zip(ps, acc, strict=True)
             ]
             lines.append(f"| 1..{r + 1} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
