@@ -14,10 +14,12 @@ True
 
 from semcom.receivers.base import SHARED, Received, Receiver, Targets, Task, coarse_labels, layer_features
 from semcom.receivers.calibration import expected_calibration_error
+from semcom.receivers.checkpoint import load_receiver, save_receiver
 from semcom.receivers.concepts import COARSE_CONCEPTS, CoarseConcept, coarse_concept
 from semcom.receivers.deep_supervision import DeepSupervision, all_at_top, deep_supervision, top_only
 from semcom.receivers.heads import PerLayerHeads
 from semcom.receivers.proxy import BRANCHES, ProxyTaskReceiver, proxy_softmax, proxy_uncertainty
+from semcom.receivers.system import ReceiverSystem
 from semcom.receivers.training import (
     TrainedReceiver,
     build_receiver,
@@ -57,6 +59,7 @@ __all__ = [
     "ProxyTaskReceiver",
     "Received",
     "Receiver",
+    "ReceiverSystem",
     "Targets",
     "Task",
     "TrainedReceiver",
@@ -70,10 +73,12 @@ __all__ = [
     "expected_calibration_error",
     "layer_features",
     "load_encoder",
+    "load_receiver",
     "make_weighting",
     "min_norm_weights",
     "pcgrad_project",
     "receive",
+    "save_receiver",
     "train_receiver",
 ]
 

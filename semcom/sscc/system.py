@@ -160,14 +160,17 @@ class SsccSystem:
         if key not in tx.encodings:
             tx.encodings[key] = self._encode(tx.images, mcs)
         enc = tx.encodings[key]
-        out = self._through_channel(enc, channel, snr_db)
+        out = self._through_channel(enc, channel, len(tx.images), snr_db)
         payloads: list[list[bytes | None]] = []
-        for m, k, o in zip(enc.mcs, self._layer_symbols, out, strict=True):
-            if m is None:
-                payloads.append([None] * len(tx.images))
-                continue
-            link = self._link(m, k)
-            payloads.append(link.unpack_payloads(*link.receive(o)))
+        for m, k, o, sent in zip(enc.mcs, self._layer_symbols, out, enc.payloads, strict=True):
+            row: list[bytes | None] = [None] * len(tx.images)
+            rows = [i for i, p in enumerate(sent) if p is not None]
+            if m is not None and rows:  # blocks that carry nothing are not decoded (they are outages)
+                link = self._link(m, k)
+                got = link.unpack_payloads(*link.receive(_rows(o, rows)))
+                for i, p in zip(rows, got, strict=True):
+                    row[i] = p
+            payloads.append(row)
         bits = [[0 if p is None else 8 * len(p) for p in layer] for layer in enc.payloads]
         return self._decode_layers(payloads, resolution, len(tx.images), bits, {"mcs": enc.mcs})
 
@@ -238,18 +241,19 @@ class SsccSystem:
         payloads = self._source_layers(images, budgets)
         symbols: list[torch.Tensor | None] = []
         for m, k, row in zip(mcs, self._layer_symbols, payloads, strict=True):
-            if m is None:
+            rows = [i for i, p in enumerate(row) if p is not None]
+            if m is None or not rows:
                 symbols.append(None)
                 continue
+            # an image with nothing to send leaves its block silent (zeros): nothing to decode there
             link = self._link(m, k)
-            # an image with nothing to send still occupies its block: send an empty payload
-            bits = link.pack_payloads([p if p is not None else b"" for p in row])
-            symbols.append(link.transmit(bits))
+            x = torch.zeros(len(images), k, dtype=torch.complex64)
+            x[rows] = link.transmit(link.pack_payloads([row[i] for i in rows])).to(x.device)
+            symbols.append(x)
         return _Encoding(mcs, payloads, symbols)
 
-    def _through_channel(self, enc: _Encoding, channel: Channel, snr_db: float) -> list[ChannelOutput]:
+    def _through_channel(self, enc: _Encoding, channel: Channel, batch: int, snr_db: float) -> list[ChannelOutput]:
         """All layers in one channel use (so per-image/per-layer fading is drawn once), then split."""
-        batch = next((s.shape[0] for s in enc.symbols if s is not None), 0)
         full = torch.cat([s if s is not None else torch.zeros(batch, k, dtype=torch.complex64)
                           for s, k in zip(enc.symbols, self._layer_symbols, strict=True)], dim=1)
         out = channel(full, snr_db, layer_sizes=self._layer_symbols)
@@ -310,6 +314,10 @@ class SsccSystem:
                 payloads[layer][i] = row[0]
         bits = [[0 if p is None else 8 * len(p) for p in layer] for layer in payloads]
         return self._decode_layers(payloads, resolution, batch, bits, {"mcs": "capacity"})
+
+
+def _rows(out: ChannelOutput, rows: list[int]) -> ChannelOutput:
+    return ChannelOutput(y=out.y[rows], h=out.h[rows], no=out.no[rows], csi=out.csi)
 
 
 def _split(out: ChannelOutput, sizes: Sequence[int]) -> list[ChannelOutput]:

@@ -1,0 +1,165 @@
+"""A JSCC link whose class decisions come from a trained semantic receiver (scenario type ``receiver``).
+
+:class:`ReceiverSystem` is a :class:`semcom.systems.TransmissionSystem`: it sends through a
+:class:`semcom.jscc.system.JsccSystem` (same encoding, same channel, same decoders D_1..D_r for the
+images) and replaces each layer's logits with the receiver's ``class@r`` output, computed from the
+*same* channel realisation. A resolution where the receiver has no class output (e.g. layer 1 of
+``deep-supervision``, which answers the coarse concept there) gets ``logits=None``: the scenario
+reports no accuracy for it. Images stay the JSCC decoders' even when the receiver reconstructs
+(proxy receivers' ``image@r`` is an auxiliary task, not the link's reconstruction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from semcom.channels.base import Channel, ChannelOutput
+from semcom.errors import CheckpointError
+from semcom.jscc.checkpoint import sha256_file
+from semcom.receivers.base import Received, Receiver
+from semcom.receivers.checkpoint import load_receiver, model_weights_file
+from semcom.receivers.training import _effective_snr_db, _estimate, _split
+from semcom.systems import LayerOutput
+
+__all__ = ["ReceiverSystem"]
+
+
+class _Recorder:
+    """A channel that remembers its last output (so that the receiver sees the JSCC's realisation)."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.last: ChannelOutput | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ChannelOutput:
+        self.last = self.channel(*args, **kwargs)
+        return self.last
+
+
+class ReceiverSystem:
+    """Multi-resolution JSCC with a semantic receiver's class decisions (see the module docstring).
+
+    Args:
+        model: the JSCC model, as :class:`~semcom.jscc.system.JsccSystem` takes it (zoo name or
+            ``.safetensors`` path).
+        receiver: a receiver checkpoint (:func:`~semcom.receivers.save_receiver`) or a
+            :class:`~semcom.receivers.Receiver` (then ``card`` may say ``side_snr``).
+        name: label in results (default: ``MODEL+RECEIVER-FILE-STEM``).
+        device: where everything runs.
+        card: the receiver's card when ``receiver`` is a module.
+        check_model: refuse a receiver whose card names a JSCC model with other weights (sha256).
+
+    Raises:
+        CheckpointError: unreadable receiver checkpoint, layer sizes that differ from the model's, or
+            a receiver trained on other JSCC weights.
+
+    Example:
+        >>> system = ReceiverSystem("mnist-mr3-awgn", "rx.safetensors")  # doctest: +SKIP
+        >>> outs = system.receive(system.prepare(images), build_channel("awgn"), 5.0, 3)  # doctest: +SKIP
+        >>> outs[2].logits.shape                                                    # doctest: +SKIP
+        torch.Size([B, 10])
+    """
+
+    kind = "jscc"
+
+    def __init__(
+        self,
+        model: Any,
+        receiver: str | Path | Receiver,
+        name: str | None = None,
+        device: str = "cpu",
+        card: dict[str, Any] | None = None,
+        check_model: bool = True,
+    ) -> None:
+        from semcom.jscc.system import JsccSystem
+
+        self.checksums: dict[str, str] = {}
+        if isinstance(receiver, Receiver):
+            self.receiver = receiver.to(device).eval()
+            self.card = dict(card or {})
+            rx_label = self.receiver.name
+        else:
+            path = Path(receiver)
+            self.receiver, self.card = load_receiver(path, map_location=device)
+            self.checksums[path.name] = self.card.get("sha256") or sha256_file(path)
+            rx_label = path.stem
+        model_file = model_weights_file(model) if isinstance(model, str | Path) else None
+        self.jscc = JsccSystem(model, device=device)
+        if model_file is not None and model_file.is_file():
+            self.checksums[model_file.name] = sha256_file(model_file)
+            trained_on = (self.card.get("model") or {}).get("sha256")
+            if check_model and trained_on and trained_on != self.checksums[model_file.name]:
+                raise CheckpointError(
+                    f"receiver '{rx_label}' was trained on JSCC weights with sha256 {trained_on[:12]}.., but "
+                    f"{model_file.name} has {self.checksums[model_file.name][:12]}..; retrain the receiver "
+                    f"on this model (command in its card: {self.card.get('command') or 'none recorded'})")
+        if tuple(self.receiver.layer_symbols) != tuple(self.jscc.layer_symbols):
+            raise CheckpointError(f"receiver '{rx_label}' reads layers of {tuple(self.receiver.layer_symbols)} "
+                                  f"symbols but JSCC model '{self.jscc.name}' sends "
+                                  f"{tuple(self.jscc.layer_symbols)}")
+        self.side_snr = str(self.card.get("side_snr", "nominal"))
+        if self.side_snr not in ("nominal", "effective"):
+            raise CheckpointError(f"receiver '{rx_label}': unknown side_snr {self.side_snr!r} in its card")
+        self.device = device
+        self.name = name or f"{self.jscc.name}+{rx_label}"
+
+    @property
+    def num_layers(self) -> int:
+        return self.jscc.num_layers
+
+    @property
+    def layer_symbols(self) -> Sequence[int]:
+        """Complex channel uses of each layer, k_1..k_L (the JSCC model's)."""
+        return self.jscc.layer_symbols
+
+    def prepare(self, images: torch.Tensor, user_snrs_db: Sequence[float] = ()) -> Any:
+        """Encode once with the JSCC encoder (see :meth:`JsccSystem.prepare`)."""
+        return self.jscc.prepare(images, user_snrs_db)
+
+    @torch.no_grad()
+    def receive(self, tx: Any, channel: Channel, snr_db: float | torch.Tensor, resolution: int) -> list[LayerOutput]:
+        """The JSCC's outputs for layers 1..``resolution``, logits from the receiver (``class@r`` or None).
+
+        The receiver gets the LMMSE estimates (perfect CSI) or raw ``y`` of the same channel output the
+        JSCC decoders got, and the SNR it was trained with (``side_snr`` of its card: nominal or effective).
+        """
+        recorder = _Recorder(channel)
+        outs = self.jscc.receive(tx, recorder, snr_db, resolution)  # type: ignore[arg-type]
+        out = recorder.last
+        if out is None:  # pragma: no cover - JsccSystem always sends
+            raise RuntimeError("the JSCC system did not use the channel")
+        batch = out.y.shape[0]
+        nominal = torch.as_tensor(snr_db, dtype=torch.float32, device=out.y.device).expand(batch)
+        if self.side_snr == "effective":
+            if out.csi != "perfect":
+                raise CheckpointError("this receiver was trained with the effective SNR, which needs "
+                                      "perfect CSI; the scenario's channel has csi: none")
+            told = _effective_snr_db(out, nominal)
+        else:
+            told = nominal
+        sizes = list(self.layer_symbols[:resolution])
+        outputs = self.receiver(Received(_split(_estimate(out), sizes), told))
+        for o in outs:
+            logits = outputs.get(f"class@{o.layer}")
+            o.logits = None if logits is None else logits.to(o.images.device)
+        return outs
+
+    def describe(self) -> dict[str, Any]:
+        """The JSCC model's facts plus the receiver's (name, constructor, how it was trained)."""
+        out = dict(self.jscc.describe())
+        ctor = self.card.get("receiver", {})
+        out["receiver"] = {
+            "name": ctor.get("name", self.receiver.name),
+            "options": ctor.get("options", {}),
+            "side_snr": self.side_snr,
+            **{k: self.card[k] for k in ("weighting", "channel", "training_snr_db", "epochs", "dataset",
+                                         "command", "sha256") if k in self.card},
+        }
+        return out
+
+    def __repr__(self) -> str:
+        return f"ReceiverSystem(name={self.name!r}, receiver={self.receiver.name!r})"
