@@ -161,9 +161,7 @@ def test_corrupt_and_mismatched_checkpoints(tmp_path: Path) -> None:
         load_checkpoint(pkl)
     # other architecture than expected
     with pytest.raises(CheckpointError, match="architecture"):
-        load_checkpoint(
-            path, expect=JsccConfig((1, 8, 8), (10, 7, 5), num_classes=3, enc_width=8, dec_width=8)
-        )
+        load_checkpoint(path, expect=JsccConfig((1, 8, 8), (10, 7, 5), num_classes=3, enc_width=8, dec_width=8))
     # weights that do not fit the architecture in the metadata
     from safetensors.torch import save_file
 
@@ -281,9 +279,7 @@ def test_time_budget_stops_resumably(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from semcom.jscc import train as train_mod
 
     pixels = (torch.rand(32, 1, 8, 8) * 255).to(torch.uint8)
-    ds = ImageDataset(
-        "synthetic", "train", pixels, torch.zeros(32, dtype=torch.int64), ("a",), torch.arange(32)
-    )
+    ds = ImageDataset("synthetic", "train", pixels, torch.zeros(32, dtype=torch.int64), ("a",), torch.arange(32))
     monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
     cfg = TrainConfig(
         dataset="synthetic",
@@ -315,9 +311,7 @@ def test_train_cmd_yaml_config_and_overrides(tmp_path: Path, monkeypatch: pytest
 
     g = torch.Generator().manual_seed(0)
     pixels = (torch.rand(32, 1, 8, 8, generator=g) * 255).to(torch.uint8)
-    ds = ImageDataset(
-        "synthetic", "train", pixels, torch.zeros(32, dtype=torch.int64), ("a", "b"), torch.arange(32)
-    )
+    ds = ImageDataset("synthetic", "train", pixels, torch.zeros(32, dtype=torch.int64), ("a", "b"), torch.arange(32))
     monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
     (tmp_path / "cfg.yaml").write_text(
         "dataset: synthetic\nlayer_symbols: [6, 6]\nenc_width: 8\ndec_width: 8\nepochs: 3\nbatch_size: 16\n"

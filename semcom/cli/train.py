@@ -42,17 +42,13 @@ def train_cmd(
     arch: str | None = typer.Option(None, help="conv or mlp [conv]"),
     enc_width: int | None = typer.Option(None, help="encoder channels (conv) / hidden size (mlp) [32]"),
     dec_width: int | None = typer.Option(None, help="decoder channels (conv) / hidden size (mlp) [32]"),
-    snr_info: bool | None = typer.Option(
-        None, "--snr-info/--no-snr-info", help="SNR side info to the decoders [on]"
-    ),
+    snr_info: bool | None = typer.Option(None, "--snr-info/--no-snr-info", help="SNR side info to the decoders [on]"),
     channel: str | None = typer.Option(None, help="awgn, rayleigh or rician [awgn]"),
     block: str | None = typer.Option(None, help="fading block: image, layer or symbol [image]"),
     csi: str | None = typer.Option(None, help="receiver CSI: perfect or none [perfect]"),
     k_factor: float | None = typer.Option(None, help="Rician K factor (linear)"),
     snr_min: float | None = typer.Option(None, help="training SNR range, lower end in dB [0]"),
-    snr_max: float | None = typer.Option(
-        None, help="training SNR range, upper end in dB (= min: fixed) [20]"
-    ),
+    snr_max: float | None = typer.Option(None, help="training SNR range, upper end in dB (= min: fixed) [20]"),
     mode: str | None = typer.Option(None, help="joint or successive [joint]"),
     epochs: int | None = typer.Option(None, help="epochs (per layer in successive mode) [5]"),
     batch_size: int | None = typer.Option(None, help="batch size [64]"),
@@ -60,15 +56,11 @@ def train_cmd(
     warmup_steps: int | None = typer.Option(None, help="linear learning-rate warm-up steps [100]"),
     layer_weights: str | None = typer.Option(None, help="MSE weight per layer, e.g. 1,1,1"),
     ce_weight: float | None = typer.Option(None, help="cross-entropy weight of the semantic heads [0.01]"),
-    augment_flip: bool | None = typer.Option(
-        None, "--augment-flip/--no-augment-flip", help="random horizontal flips"
-    ),
+    augment_flip: bool | None = typer.Option(None, "--augment-flip/--no-augment-flip", help="random horizontal flips"),
     seed: int | None = typer.Option(None, help="seed of data order, SNR draws and channel [0]"),
     threads: int | None = typer.Option(None, help="torch CPU threads [2]"),
     out: str | None = typer.Option(None, "--out", "-o", help="run directory for checkpoints [runs/jscc]"),
-    resume: bool | None = typer.Option(
-        None, "--resume/--restart", help="continue from OUT/latest.* if present [on]"
-    ),
+    resume: bool | None = typer.Option(None, "--resume/--restart", help="continue from OUT/latest.* if present [on]"),
     init: str | None = typer.Option(None, help="fine-tune from this checkpoint (.safetensors)"),
     eval_count: int | None = typer.Option(None, help="test images evaluated after each epoch [1000]"),
     eval_snrs: str | None = typer.Option(None, help="evaluation SNRs in dB [0,5,10,15,20]"),

@@ -162,7 +162,5 @@ def load_checkpoint(
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise CheckpointError(
-            f"{path}: weights do not fit the architecture in its metadata ({first})"
-        ) from None
+        raise CheckpointError(f"{path}: weights do not fit the architecture in its metadata ({first})") from None
     return model.to(map_location).eval()

@@ -68,9 +68,7 @@ class JsccOutput:
 class _ResBlock(nn.Module):
     def __init__(self, ch: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(ch, ch, 3, padding=1), nn.PReLU(ch), nn.Conv2d(ch, ch, 3, padding=1)
-        )
+        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.PReLU(ch), nn.Conv2d(ch, ch, 3, padding=1))
         self.act = nn.PReLU(ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,9 +82,7 @@ class _ConvDecoder(nn.Module):
     what makes L decoders affordable on a CPU.
     """
 
-    def __init__(
-        self, in_ch: int, width: int, out_ch: int, num_classes: int, latent_hw: tuple[int, int]
-    ) -> None:
+    def __init__(self, in_ch: int, width: int, out_ch: int, num_classes: int, latent_hw: tuple[int, int]) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_ch, width, 3, padding=1), nn.PReLU(width), _ResBlock(width))
         mid = max(width // 2, 8)
@@ -120,9 +116,7 @@ class _MlpDecoder(nn.Module):
     def __init__(self, in_dim: int, width: int, image_shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__()
         self.image_shape = image_shape
-        self.body = nn.Sequential(
-            nn.Linear(in_dim, width), nn.PReLU(width), nn.Linear(width, width), nn.PReLU(width)
-        )
+        self.body = nn.Sequential(nn.Linear(in_dim, width), nn.PReLU(width), nn.Linear(width, width), nn.PReLU(width))
         self.out = nn.Linear(width, math.prod(image_shape))
         self.head = nn.Linear(width, num_classes) if num_classes > 0 else None
 
@@ -158,16 +152,12 @@ class MultiResJscc(nn.Module):
         self.decoders = nn.ModuleList()
         if config.arch == "mlp":
             n = math.prod(config.image_shape)
-            self.trunk = nn.Sequential(
-                nn.Flatten(), nn.Linear(n, fw), nn.PReLU(fw), nn.Linear(fw, fw), nn.PReLU(fw)
-            )
+            self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(n, fw), nn.PReLU(fw), nn.Linear(fw, fw), nn.PReLU(fw))
             self.heads = nn.ModuleList(nn.Linear(fw, 2 * k) for k in config.layer_symbols)
             in_dim = 0
             for k in config.layer_symbols:
                 in_dim += 2 * k + extra
-                self.decoders.append(
-                    _MlpDecoder(in_dim, config.dec_width, config.image_shape, config.num_classes)
-                )
+                self.decoders.append(_MlpDecoder(in_dim, config.dec_width, config.image_shape, config.num_classes))
             return
         self.trunk = nn.Sequential(
             nn.Conv2d(c, fw // 2, 5, stride=2, padding=2),
@@ -180,9 +170,7 @@ class MultiResJscc(nn.Module):
         in_ch = 0
         for ci in config.layer_channels:
             in_ch += ci + extra
-            self.decoders.append(
-                _ConvDecoder(in_ch, config.dec_width, c, config.num_classes, config.latent_hw)
-            )
+            self.decoders.append(_ConvDecoder(in_ch, config.dec_width, c, config.num_classes, config.latent_hw))
 
     # -- bookkeeping -------------------------------------------------------------------------
     @property
@@ -207,8 +195,7 @@ class MultiResJscc(nn.Module):
         """Images ``[B, C, H, W]`` -> symbols ``[B, k_1 + .. + k_L]`` complex, unit power per layer."""
         if images.dim() != 4 or tuple(images.shape[1:]) != self.config.image_shape:
             raise ValueError(
-                f"expected images [B, {', '.join(map(str, self.config.image_shape))}], "
-                f"got {tuple(images.shape)}"
+                f"expected images [B, {', '.join(map(str, self.config.image_shape))}], got {tuple(images.shape)}"
             )
         feats = self.trunk(images)
         layers = []
@@ -227,9 +214,7 @@ class MultiResJscc(nn.Module):
             out.append(symbols[:, start : start + k])
             start += k
         if start != symbols.shape[1]:
-            raise ValueError(
-                f"{symbols.shape[1]} symbols is not a whole number of layers {self.layer_symbols}"
-            )
+            raise ValueError(f"{symbols.shape[1]} symbols is not a whole number of layers {self.layer_symbols}")
         return out
 
     # -- receiver ----------------------------------------------------------------------------

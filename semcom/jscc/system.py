@@ -53,9 +53,7 @@ class JsccSystem:
 
     kind = "jscc"
 
-    def __init__(
-        self, model: MultiResJscc | str | Path, name: str | None = None, device: str = "cpu"
-    ) -> None:
+    def __init__(self, model: MultiResJscc | str | Path, name: str | None = None, device: str = "cpu") -> None:
         self.card: dict = {}
         if isinstance(model, MultiResJscc):
             label = name or model.config.name
@@ -134,8 +132,12 @@ class JsccSystem:
     def describe(self) -> dict:
         """Facts for the results file: architecture and, from the model card, how it was trained."""
         cfg = self.model.config
-        out: dict = {"architecture": cfg.name, "arch": cfg.arch, "layer_symbols": list(cfg.layer_symbols),
-                     "snr_side_information": cfg.snr_info}
+        out: dict = {
+            "architecture": cfg.name,
+            "arch": cfg.arch,
+            "layer_symbols": list(cfg.layer_symbols),
+            "snr_side_information": cfg.snr_info,
+        }
         for key in ("name", "epochs", "channel", "training_snr_db", "sha256"):
             if key in self.card:
                 out[f"card_{key}" if key == "name" else key] = self.card[key]

@@ -243,9 +243,7 @@ def _load_data(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset, dict[str, 
     return train_ds, test_ds, info
 
 
-def _save_state(
-    path: Path, opt: torch.optim.Optimizer, epoch: int, step: int, best: float, progress: float
-) -> None:
+def _save_state(path: Path, opt: torch.optim.Optimizer, epoch: int, step: int, best: float, progress: float) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
@@ -364,9 +362,7 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
             stage = new_stage
             params = _stage_params(model, cfg, stage)
             opt = torch.optim.Adam(params, lr=cfg.lr)
-        stage_total = (
-            steps_per_epoch * cfg.epochs if cfg.mode == "successive" else steps_per_epoch * total_epochs
-        )
+        stage_total = steps_per_epoch * cfg.epochs if cfg.mode == "successive" else steps_per_epoch * total_epochs
         stage_step0 = stage * steps_per_epoch * cfg.epochs if cfg.mode == "successive" else 0
         t0 = time.monotonic()
         model.train()
@@ -467,11 +463,7 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
     if epoch >= total_epochs and cfg.final_eval_count != 0:
         best_model = load_checkpoint(out / "best.safetensors")
         best_card = json.loads((out / "best.json").read_text())
-        ds = (
-            test_ds
-            if cfg.final_eval_count is None
-            else test_ds.subset(min(cfg.final_eval_count, len(test_ds)))
-        )
+        ds = test_ds if cfg.final_eval_count is None else test_ds.subset(min(cfg.final_eval_count, len(test_ds)))
         metrics = evaluate(best_model, ds, _make_channel(cfg, 0), cfg.eval_snrs)
         keep = {
             k: v

@@ -26,9 +26,25 @@ from semcom.jscc.checkpoint import card_path, library_versions, load_card, sha25
 from semcom.receivers.base import Receiver
 from semcom.receivers.training import TrainedReceiver
 
-__all__ = ["FORMAT", "load_receiver", "model_weights_file", "receiver_constructor", "save_receiver"]
+__all__ = ["FORMAT", "load_receiver", "model_weights_file", "receiver_constructor", "save_receiver",
+           "shipped_receiver", "weights_dir"]
 
 FORMAT = "semcom-receiver/1"
+
+
+def weights_dir() -> Path:
+    """Where receiver checkpoints shipped with semcom live (package data)."""
+    return Path(__file__).resolve().parent / "weights"
+
+
+def shipped_receiver(name: str) -> Path:
+    """``weights/NAME.safetensors`` of a shipped receiver; CheckpointError listing them if absent."""
+    path = weights_dir() / f"{name}.safetensors"
+    if not path.is_file():
+        known = sorted(p.stem for p in weights_dir().glob("*.safetensors"))
+        raise CheckpointError(f"no receiver checkpoint '{name}' ships with semcom; shipped: "
+                              f"{', '.join(known) or '(none)'}; or give a .safetensors path")
+    return path
 
 
 def model_weights_file(model: str | Path) -> Path | None:
@@ -91,12 +107,15 @@ def save_receiver(
     save_file(state, str(tmp), metadata={"format": FORMAT, "semcom_receiver": constructor_json})
     tmp.chmod(0o644)
     tmp.replace(path)
-    model_file = model_weights_file(cfg["model"])
+    model_sha = cfg.get("model_sha256")
+    if model_sha is None and isinstance(cfg.get("model"), str):
+        model_file = model_weights_file(cfg["model"])
+        model_sha = sha256_file(model_file) if model_file is not None and model_file.is_file() else None
     card: dict[str, Any] = {
         "format": FORMAT,
         "receiver": constructor,
         "model": {"name": cfg["model"],
-                  "sha256": sha256_file(model_file) if model_file is not None else None,
+                  "sha256": model_sha,
                   "layer_symbols": list(trained.encoder.layer_symbols)},
         "dataset": {"name": cfg.get("dataset"), "split": "train", "images": cfg.get("train_images")},
         "weighting": cfg.get("weighting"),

@@ -71,6 +71,17 @@ def load_encoder(model: str | Path | Any) -> Any:
     return model
 
 
+def _model_sha256(model: str | Path | Any) -> str | None:
+    """sha256 of the weights file a zoo name or checkpoint path loads (None for a model object)."""
+    if not isinstance(model, str | Path):
+        return None
+    from semcom.jscc.checkpoint import sha256_file
+    from semcom.receivers.checkpoint import model_weights_file
+
+    path = model_weights_file(model)
+    return sha256_file(path) if path is not None and path.is_file() else None
+
+
 @torch.no_grad()
 def encode_dataset(encoder: Encoder, dataset: ImageDataset, batch_size: int = 500) -> torch.Tensor:
     """The clean symbols of every image, ``[N, k_1 + .. + k_L]`` complex (the encoder is frozen)."""
@@ -212,6 +223,7 @@ def train_receiver(
         log: called with each epoch's mean losses.
     """
     torch.manual_seed(seed)
+    model_sha256 = _model_sha256(model_name_or_path)  # of the file as loaded (it may be replaced later)
     encoder = load_encoder(model_name_or_path)
     ds = _dataset(dataset, "train", subset, data_root)
     receiver = build_receiver(receiver_name, encoder, ds, **(receiver_kwargs or {}))
@@ -292,6 +304,7 @@ def train_receiver(
         "weighting": weighting, "channel": channel, "block": block, "csi": csi, "snr_db": list(snr_db),
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
         "receiver_kwargs": receiver_kwargs or {}, "steps": step, "side_snr": side_snr,
+        "model_sha256": model_sha256,
     }
     return TrainedReceiver(receiver, weights, encoder, config, history)
 

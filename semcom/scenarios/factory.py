@@ -4,8 +4,9 @@
 ``type: sscc`` builds :class:`semcom.sscc.system.SsccSystem` (codec + MCS, adaptive or capacity) on
 the channel uses of a JSCC system of the same scenario; ``type: plugin`` calls a factory
 ``factory(context, **options)`` named as ``package.module:function`` or registered in the
-``semcom.systems`` entry-point group (:data:`SYSTEMS`). The JSCC and SSCC modules are imported
-only when a scenario uses them.
+``semcom.systems`` entry-point group (:data:`SYSTEMS`); ``type: receiver`` builds
+:class:`semcom.receivers.system.ReceiverSystem` (a JSCC model with a trained semantic receiver's
+class decisions). The JSCC, SSCC and receiver modules are imported only when a scenario uses them.
 """
 
 from __future__ import annotations
@@ -18,9 +19,16 @@ from typing import Any
 
 import torch
 
-from semcom.errors import ScenarioError
+from semcom.errors import CheckpointError, ScenarioError
 from semcom.registry import Registry
-from semcom.scenarios.schema import JsccSystemSpec, PluginSystemSpec, Scenario, SsccSystemSpec, SystemSpec
+from semcom.scenarios.schema import (
+    JsccSystemSpec,
+    PluginSystemSpec,
+    ReceiverSystemSpec,
+    Scenario,
+    SsccSystemSpec,
+    SystemSpec,
+)
 from semcom.systems import TransmissionSystem
 
 __all__ = ["SYSTEMS", "SystemContext", "build_system", "build_systems", "describe_system"]
@@ -68,6 +76,21 @@ def _build_jscc(spec: JsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
     return jscc_system(source, name=spec.label, device=ctx.device)
 
 
+def _build_receiver(spec: ReceiverSystemSpec, ctx: SystemContext) -> TransmissionSystem:
+    receiver_system = _import_part("semcom.receivers.system", "ReceiverSystem", "Receiver")
+    source = str(ctx.base_dir / spec.model) if spec.is_path() else spec.model
+    try:
+        if spec.receiver_is_path():
+            receiver: Path = ctx.base_dir / spec.receiver
+        else:
+            from semcom.receivers.checkpoint import shipped_receiver
+
+            receiver = shipped_receiver(spec.receiver)
+        return receiver_system(source, receiver, name=spec.label, device=ctx.device)
+    except CheckpointError as exc:
+        raise ScenarioError(f"system '{spec.label}': {exc}") from None
+
+
 def _build_sscc(spec: SsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
     sscc_system = _import_part("semcom.sscc.system", "SsccSystem", "SSCC")
     try:
@@ -95,7 +118,9 @@ def _plugin_factory(name: str) -> Callable[..., Any]:
 
 def build_system(spec: SystemSpec, context: SystemContext) -> TransmissionSystem:
     """Build the system one scenario entry names (SSCC: ``context.layer_symbols`` must be set)."""
-    if isinstance(spec, JsccSystemSpec):
+    if isinstance(spec, ReceiverSystemSpec):  # before JsccSystemSpec, its base class
+        system = _build_receiver(spec, context)
+    elif isinstance(spec, JsccSystemSpec):
         system = _build_jscc(spec, context)
     elif isinstance(spec, SsccSystemSpec):
         if context.layer_symbols is None:

@@ -38,6 +38,7 @@ __all__ = [
     "PluginSystemSpec",
     "Problem",
     "QuickSpec",
+    "ReceiverSystemSpec",
     "Scenario",
     "SnrRange",
     "SsccSystemSpec",
@@ -177,6 +178,28 @@ class JsccSystemSpec(_SystemBase):
         return Path(self.model).stem if self.is_path() else self.model
 
 
+class ReceiverSystemSpec(JsccSystemSpec):
+    """A deep JSCC system whose class decisions come from a trained semantic receiver (docs/receivers.md).
+
+    The JSCC model encodes, and its decoders give the images; the receiver checkpoint (made by
+    ``semcom train-receiver``) reads the same received layers and gives the logits. For SSCC
+    ``symbols_from`` it counts as a JSCC system (same channel uses).
+    """
+
+    type: Literal["receiver"] = Field(description="receiver")  # type: ignore[assignment]
+    receiver: str = Field(description="receiver checkpoint (.safetensors with its .json card) made by "
+                                      "`semcom train-receiver`, relative to the scenario file's folder; or "
+                                      "the name of a receiver checkpoint shipped with semcom "
+                                      "(semcom/receivers/weights/NAME.safetensors)")
+
+    def receiver_is_path(self) -> bool:
+        """Whether ``receiver`` names a file rather than a receiver shipped with semcom."""
+        return "/" in self.receiver or "\\" in self.receiver or Path(self.receiver).suffix == ".safetensors"
+
+    def _default_name(self) -> str:
+        return f"{super()._default_name()}+{Path(self.receiver).stem}"
+
+
 class SsccSystemSpec(_SystemBase):
     """A separate source-channel coding system: an image codec over LDPC + QAM (or the ideal bound)."""
 
@@ -215,7 +238,8 @@ class PluginSystemSpec(_SystemBase):
         return self.factory.rpartition(":")[2]
 
 
-SystemSpec = Annotated[JsccSystemSpec | SsccSystemSpec | PluginSystemSpec, Field(discriminator="type")]
+SystemSpec = Annotated[JsccSystemSpec | ReceiverSystemSpec | SsccSystemSpec | PluginSystemSpec,
+                       Field(discriminator="type")]
 
 
 class QuickSpec(_Spec):
@@ -282,6 +306,11 @@ class Scenario(_Spec):
             out.append((("channel", "k_factor"),
                         f"k_factor only applies to the rician channel, not '{ch.type}'"))
         jscc = [s.label for s in self.systems if isinstance(s, JsccSystemSpec)]
+        for i, s in enumerate(self.systems):  # receiver files, once the scenario knows its folder
+            if isinstance(s, ReceiverSystemSpec) and s.receiver_is_path() and self._source is not None:
+                path = self.base_dir() / s.receiver
+                if not path.is_file():
+                    out.append((("systems", i, "receiver"), f"receiver checkpoint not found: {path}"))
         for i, s in enumerate(self.systems):
             if not isinstance(s, SsccSystemSpec):
                 continue
