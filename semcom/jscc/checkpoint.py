@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import torch
 from semcom.errors import CheckpointError
 from semcom.jscc.config import JsccConfig
 from semcom.jscc.model import MultiResJscc
+from semcom.provenance import library_versions
 
 __all__ = [
     "FORMAT",
@@ -47,19 +47,6 @@ def sha256_file(path: str | Path) -> str:
 def card_path(weights: str | Path) -> Path:
     """The card that belongs to a weights file: same stem, ``.json``."""
     return Path(weights).with_suffix(".json")
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shape a model's numbers (for the card)."""
-    from importlib import metadata
-
-    out = {"python": platform.python_version(), "torch": torch.__version__}
-    for dist in ("semcom", "sionna-no-rt", "safetensors", "numpy"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def save_checkpoint(

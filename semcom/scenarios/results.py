@@ -13,15 +13,14 @@ import io
 import json
 import math
 import os
-import platform
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from semcom.errors import SemcomError
+from semcom.provenance import library_versions
 
 __all__ = [
     "COLUMNS",
@@ -143,22 +142,6 @@ def load_results(source: str | Path) -> tuple[list[dict[str, Any]], dict[str, An
 def nan_floats(row: dict[str, Any]) -> dict[str, Any]:
     """A row read from JSON with its missing numbers (null) as NaN again."""
     return {k: (math.nan if v is None and k in FLOAT_COLUMNS else v) for k, v in row.items()}
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of Python and of the libraries that shape the numbers."""
-    out = {"python": platform.python_version()}
-    for dist in ("semcom", "torch", "sionna-no-rt", "numpy", "pillow", "pillow-heif", "pytorch-msssim",
-                 "pydantic"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    if "semcom" not in out:  # running from a checkout that is not installed
-        import semcom
-
-        out["semcom"] = semcom.__version__
-    return out
 
 
 def git_info(where: Path | None = None) -> dict[str, Any] | None:

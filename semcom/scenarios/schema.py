@@ -238,7 +238,7 @@ class PluginSystemSpec(_SystemBase):
         return self.factory.rpartition(":")[2]
 
 
-SystemSpec = Annotated[JsccSystemSpec | ReceiverSystemSpec | SsccSystemSpec | PluginSystemSpec,
+SystemSpec = Annotated[JsccSystemSpec | SsccSystemSpec | PluginSystemSpec | ReceiverSystemSpec,
                        Field(discriminator="type")]
 
 
