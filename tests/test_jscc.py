@@ -23,15 +23,6 @@ from semcom.jscc.train import TrainConfig, evaluate, train
 from semcom.systems import LayerOutput, TransmissionSystem
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one thread avoids OpenMP barrier spinning on a shared, loaded CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _tiny(
     arch: str = "conv",
     shape: tuple[int, int, int] = (1, 8, 8),

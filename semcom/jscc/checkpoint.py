@@ -28,6 +28,7 @@ __all__ = [
     "library_versions",
     "load_card",
     "load_checkpoint",
+    "read_tensors",
     "save_checkpoint",
     "sha256_file",
 ]
@@ -85,6 +86,29 @@ def save_checkpoint(
     return path
 
 
+def read_tensors(
+    path: str | Path, meta_key: str, what: str, fmt: str = FORMAT
+) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Open a semcom safetensors file: ``(metadata, float32 tensors)``; tensors only, no code runs.
+
+    Raises ``CheckpointError`` when the file is unreadable or is not a semcom ``what`` checkpoint
+    (its metadata lacks the format tag ``fmt`` or the key ``meta_key``).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            meta = fh.metadata() or {}
+            state = {k: fh.get_tensor(k).float() for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    if meta.get("format") != fmt or meta_key not in meta:
+        raise CheckpointError(
+            f"{path}: not a semcom {what} checkpoint (format {meta.get('format')!r}, expected {fmt!r})"
+        )
+    return meta, state
+
+
 def load_card(path: str | Path) -> dict[str, Any]:
     """Read the JSON card of a weights file (or the card path itself)."""
     p = Path(path)
@@ -115,7 +139,6 @@ def load_checkpoint(
         CheckpointError: missing, corrupt, checksum mismatch, not a semcom JSCC checkpoint, or a
             different architecture than ``expect`` / than its tensors.
     """
-    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     if not path.is_file():
@@ -128,16 +151,7 @@ def load_checkpoint(
                 f"{path}: sha256 does not match its card {card_path(path).name} "
                 "(file corrupt or replaced); download or train it again"
             )
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            meta = fh.metadata() or {}
-            state = {k: fh.get_tensor(k).float() for k in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
-    if meta.get("format") != FORMAT or "semcom_config" not in meta:
-        raise CheckpointError(
-            f"{path}: not a semcom JSCC checkpoint (format {meta.get('format')!r}, expected {FORMAT!r})"
-        )
+    meta, state = read_tensors(path, "semcom_config", "JSCC")
     try:
         config = JsccConfig.from_dict(json.loads(meta["semcom_config"]))
     except (ValueError, TypeError, KeyError) as exc:

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from semcom.errors import CheckpointError
-from semcom.jscc.checkpoint import card_path, library_versions, load_card, sha256_file
+from semcom.jscc.checkpoint import card_path, library_versions, load_card, read_tensors, sha256_file
 from semcom.receivers.base import Receiver
 from semcom.receivers.training import TrainedReceiver
 
@@ -162,8 +162,6 @@ def load_receiver(
         CheckpointError: missing, corrupt, checksum mismatch, not a receiver checkpoint, unknown
             receiver name, or tensors that do not fit the receiver.
     """
-    from safetensors import SafetensorError, safe_open
-
     from semcom.receivers import RECEIVERS
 
     path = Path(path)
@@ -176,15 +174,7 @@ def load_receiver(
         if verify and want and sha256_file(path) != want:
             raise CheckpointError(f"{path}: sha256 does not match its card {card_path(path).name} (file corrupt "
                                   "or replaced); train it again with the command in the card")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            meta = fh.metadata() or {}
-            state = {k: fh.get_tensor(k).float() for k in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
-    if meta.get("format") != FORMAT or "semcom_receiver" not in meta:
-        raise CheckpointError(f"{path}: not a semcom receiver checkpoint (format {meta.get('format')!r}, "
-                              f"expected {FORMAT!r})")
+    meta, state = read_tensors(path, "semcom_receiver", "receiver", fmt=FORMAT)
     try:
         ctor = json.loads(meta["semcom_receiver"])
         name = ctor["name"]
