@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -127,10 +128,15 @@ def test_cli_run_writes_csv_json_plots(tiny: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_workers_give_the_same_numbers(tiny: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    for workers in ("1", "2"):
-        res = runner.invoke(app, ["run", str(tiny), "--out", str(tmp_path / workers), "--quiet",
-                                  "--workers", workers])
-        assert res.exit_code == 0, res.output
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the caller's setting must not leak into a serial run's sums
+    try:
+        for workers in ("1", "2"):
+            res = runner.invoke(app, ["run", str(tiny), "--out", str(tmp_path / workers), "--quiet",
+                                      "--workers", workers])
+            assert res.exit_code == 0, res.output
+    finally:
+        torch.set_num_threads(before)
     assert _csv(tmp_path / "1") == _csv(tmp_path / "2")
     assert load_results(tmp_path / "2")[1]["workers"] == 2
 

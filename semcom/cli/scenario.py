@@ -33,7 +33,9 @@ def run_cmd(
                                                         "instead of resuming.")] = False,
     device: Annotated[str, typer.Option("--device", help="Torch device, e.g. cpu or cuda.")] = "cpu",
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="Torch threads of a serial run "
-                                                                         "(default: torch's).")] = None,
+                                                                         "(default 1, as in each worker, so "
+                                                                         "that --workers N gives identical "
+                                                                         "numbers).")] = None,
 ) -> None:
     """Run a scenario: write results.csv, results.json and the plots into the output folder.
 

@@ -269,10 +269,18 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
     ``cfg.zoo_name`` is set, copies each new best into the zoo directory under that name (float16).
     ``cfg.out/FINISHED`` marks a run that did all its epochs (not one stopped by ``max_minutes``).
     """
+    cfg.validate()
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg, command)
+    finally:
+        torch.set_num_threads(threads_before)  # a library call must not change the caller's setting
+
+
+def _train(cfg: TrainConfig, command: str | None) -> Path:
     from tqdm import tqdm
 
-    cfg.validate()
-    torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

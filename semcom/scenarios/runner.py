@@ -429,20 +429,24 @@ def _run_serial(plan: RunPlan, todo: list[int], done: int, finish: Callable[[Poi
                 threads: int | None) -> None:
     """Evaluate ``todo`` in this process; the bar advances per system and batch."""
     name, total = plan.scenario.name, len(plan.points)
-    steps = 1
-    if todo:
-        state = _state(plan)
-        steps = len(plan.scenario.systems) * max(1, math.ceil(len(state.images) / plan.scenario.batch_size))
-    with _progress(quiet, total * steps, name) as bar, _torch_threads(threads):
-        tick = None
-        if bar is not None:
-            bar.advance(bar.task_ids[0], done * steps)
-            tick = functools.partial(bar.advance, bar.task_ids[0])
-        for p in todo:
+    # One thread unless asked otherwise, from the first tensor on (the mean image is a sum too): worker
+    # processes use one, and another thread count can change the last digits of sums, so --workers N
+    # would not reproduce a serial run.
+    with _torch_threads(1 if threads is None else threads):
+        steps = 1
+        if todo:
+            state = _state(plan)
+            steps = len(plan.scenario.systems) * max(1, math.ceil(len(state.images) / plan.scenario.batch_size))
+        with _progress(quiet, total * steps, name) as bar:
+            tick = None
             if bar is not None:
-                where = f"{plan.points.index(p) + 1}/{total}"
-                bar.update(bar.task_ids[0], description=f"{name}: SNR point {where}")
-            finish(evaluate_point(plan, p, tick))
+                bar.advance(bar.task_ids[0], done * steps)
+                tick = functools.partial(bar.advance, bar.task_ids[0])
+            for p in todo:
+                if bar is not None:
+                    where = f"{plan.points.index(p) + 1}/{total}"
+                    bar.update(bar.task_ids[0], description=f"{name}: SNR point {where}")
+                finish(evaluate_point(plan, p, tick))
 
 
 def _run_parallel(plan: RunPlan, todo: list[int], done: int, finish: Callable[[PointResult], None],
@@ -494,8 +498,9 @@ def run_scenario(
         device: torch device for systems and channels.
         resume: reuse finished points in ``out/partial`` (False: discard them and start again).
         quiet: no progress bar.
-        threads: torch threads of this process while it runs (None: leave torch's setting); each
-            worker process always uses one.
+        threads: torch threads of this process while it runs (None: one, like each worker process, so
+            that serial and parallel runs give identical numbers; more threads may change the last
+            digits).
         on_point: called in this process after each point is finished (and saved).
 
     Raises:
