@@ -34,8 +34,6 @@ CHANNELS.add("rician", RicianChannel, "Rician flat fading with K factor (LOS/sca
 
 def build_channel(name: str, **kwargs: Any) -> Channel:
     """Build the channel registered as ``name`` (``awgn``, ``rayleigh``, ``rician``, plug-ins)."""
-    if name == "awgn":
-        kwargs.pop("k_factor", None)
-    if name == "rayleigh":
+    if name in ("awgn", "rayleigh"):  # no K factor to set: accept and ignore one from a scenario file
         kwargs.pop("k_factor", None)
     return CHANNELS.create(name, **kwargs)

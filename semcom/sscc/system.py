@@ -201,21 +201,27 @@ class SsccSystem:
         link = self._link(mcs, k)
         return 8 * link.payload_bytes - QUALITY_BITS
 
-    def _source_layers(self, images: torch.Tensor, budgets: list[int | None]) -> list[list[bytes | None]]:
-        """Rate-match every layer: payloads (quality byte + codec payload) per layer and image."""
+    def _source_layers(
+        self, images: torch.Tensor, budgets: Sequence[int | Sequence[int] | None]
+    ) -> list[list[bytes | None]]:
+        """Rate-match every layer: payloads (quality byte + codec payload) per layer and image.
+
+        ``budgets[layer]`` is one bit budget for the whole batch, one per image, or None (not sent).
+        """
         layers: list[list[bytes | None]] = []
         current = self.mean_image.expand_as(images).clone()
         broken = torch.zeros(len(images), dtype=torch.bool)
         for layer, budget in enumerate(budgets):
             row: list[bytes | None] = []
             for i, image in enumerate(images):
-                if budget is None or budget <= 0 or (self.layering == "refinement" and broken[i]):
+                bits = budget[i] if isinstance(budget, Sequence) else budget
+                if bits is None or bits <= 0 or (self.layering == "refinement" and broken[i]):
                     row.append(None)
                     broken[i] = True
                     continue
                 source = image if self.layering == "simulcast" or layer == 0 else self._residual_image(
                     image, current[i])
-                fit = fit_to_budget(self.codec, source, budget)
+                fit = fit_to_budget(self.codec, source, bits)
                 if fit.outage or fit.payload is None or fit.quality is None:
                     row.append(None)
                     broken[i] = True
@@ -301,17 +307,12 @@ class SsccSystem:
         batch = len(tx.images)
         probe = torch.zeros(batch, sum(self._layer_symbols), dtype=torch.complex64)
         parts = _split(channel(probe, snr_db, layer_sizes=self._layer_symbols), self._layer_symbols)
-        budgets = []
+        budgets = []  # per layer, per image: this image's own channel draw
         for part, k in zip(parts, self._layer_symbols, strict=True):
             gains = part.h.expand(batch, k) if part.h.shape[1] == 1 else part.h
-            budgets.append(torch.as_tensor(capacity_bits(k, snr_db, gains=gains)).reshape(-1).expand(batch))
-        # per-image budgets: encode each image with its own budgets
-        payloads: list[list[bytes | None]] = [[None] * batch for _ in self._layer_symbols]
-        for i in range(batch):
-            per_layer = [int(b[i]) - QUALITY_BITS for b in budgets]
-            rows = self._source_layers(tx.images[i:i + 1], per_layer)
-            for layer, row in enumerate(rows):
-                payloads[layer][i] = row[0]
+            ideal = torch.as_tensor(capacity_bits(k, snr_db, gains=gains)).reshape(-1).expand(batch)
+            budgets.append([int(b) - QUALITY_BITS for b in ideal])
+        payloads = self._source_layers(tx.images, budgets)
         bits = [[0 if p is None else 8 * len(p) for p in layer] for layer in payloads]
         return self._decode_layers(payloads, resolution, batch, bits, {"mcs": "capacity"})
 
