@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json as _json
 
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from semcom.zoo import ZooEntry
 
 
 def list_cmd(
@@ -77,10 +82,9 @@ def models_cmd(
     Console().print(table)
 
 
-def _summary(entry: object) -> dict[str, str]:
+def _summary(e: ZooEntry) -> dict[str, str]:
     """One table row from a zoo entry's card (missing facts are shown as '-')."""
-    e = entry  # ZooEntry
-    card = e.card  # type: ignore[attr-defined]
+    card = e.card
     test = card.get("test", {})
     psnr = acc = "-"
     if 10.0 in test.get("snr_db", []):
@@ -88,14 +92,14 @@ def _summary(entry: object) -> dict[str, str]:
         psnr = "/".join(f"{layer[i]:.1f}" for layer in test.get("psnr_db", []))
         acc = "/".join(f"{100 * layer[i]:.0f}" for layer in test.get("accuracy", []) if layer)
     return {
-        "name": e.name,  # type: ignore[attr-defined]
-        "description": e.description,  # type: ignore[attr-defined]
-        "available": str(e.available),  # type: ignore[attr-defined]
+        "name": e.name,
+        "description": e.description,
+        "available": str(e.available),
         "dataset": card.get("dataset", {}).get("name", "-") if isinstance(card.get("dataset"), dict) else "-",
         "layer_symbols": "/".join(map(str, card.get("layer_symbols", []))) or "-",
         "channel": card.get("channel", {}).get("name", "-") if isinstance(card.get("channel"), dict) else "-",
         "epochs": str(card.get("epochs", "-")),
         "psnr_10db": psnr or "-",
         "accuracy_10db": acc or "-",
-        "size": f"{e.size_bytes / 1e6:.1f} MB" if e.available else "missing",  # type: ignore[attr-defined]
+        "size": f"{e.size_bytes / 1e6:.1f} MB" if e.available else "missing",
     }
