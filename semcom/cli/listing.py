@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json as _json
-
 from typing import TYPE_CHECKING
 
 import typer
