@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train the JSCC zoo models one after another (never two at once: the CPU is shared).
-# SKIP="name1 name2" leaves runs out (e.g. one stopped by its time budget that should not resume).
+# SKIP="name1 name2" leaves runs out (e.g. one stopped by its time budget that should not resume);
+# ONLY="name1 name2" runs just those (two queues can then share the two cores, THREADS=1 each).
 # Resumable: rerun the script and each run continues from runs/<name>/latest.* ; finished runs
 # (runs/<name>/FINISHED) are skipped. Each new best is written to semcom/zoo/weights/<name>.* (fp16).
 #   nohup bench/train_zoo.sh > runs/train_zoo.log 2>&1 &
@@ -13,12 +14,13 @@ MNIST=${MNIST_ROOT:-/work/shared/data}
 CIFAR=${CIFAR_ROOT:-$HOME/.cache/semcom-data}
 COMMON="--threads ${THREADS:-1} --snr-min 0 --snr-max 20 --snr-info"
 
-run() {  # name, then semcom train options
-  local name=$1; shift
+run() {  # run name (or run:zoo-name when a later stage replaces a zoo model), then semcom train options
+  local name=${1%%:*} zoo=${1##*:}; shift
   if [ -f "runs/$name/FINISHED" ]; then echo "skip $name (done)"; return; fi
   case " ${SKIP:-} " in *" $name "*) echo "skip $name (SKIP)"; return;; esac
+  if [ -n "${ONLY:-}" ]; then case " $ONLY " in *" $name "*) ;; *) return;; esac; fi
   echo "=== $name $(date -u +%H:%M:%S)"
-  $PY -m semcom train --out "runs/$name" --zoo-name "$name" $COMMON "$@" || echo "!!! $name failed"
+  $PY -m semcom train --out "runs/$name" --zoo-name "$zoo" $COMMON "$@" || echo "!!! $name failed"
 }
 
 # MNIST: conv (32 channels), trained without the 5,000 offline-sample images. (A first MLP version,
@@ -39,4 +41,15 @@ run cifar10-mr3-rayleigh --dataset cifar10 --data-root "$CIFAR" --init runs/cifa
 run cifar10-djscc-awgn --dataset cifar10 --data-root "$CIFAR" --arch conv --enc-width 48 --dec-width 48 \
     --layers 1 --layer-symbols 512 --channel awgn --epochs 6 --batch-size 64 --lr 1e-3 --augment-flip \
     --max-minutes 18
+
+# Stage 2: continue the CIFAR-10 models to 42 epochs each (equal epochs, so the single-layer model
+# is a like-for-like reference for the 3-layer one), cross-entropy weight 0.02; the Rayleigh model
+# is then re-fine-tuned from the longer AWGN model.
+run cifar10-mr3-awgn-long:cifar10-mr3-awgn --dataset cifar10 --data-root "$CIFAR" --init runs/cifar10-mr3-awgn/best.safetensors \
+    --channel awgn --epochs 30 --batch-size 64 --lr 5e-4 --ce-weight 0.02 --augment-flip --max-minutes 75
+run cifar10-mr3-rayleigh-long:cifar10-mr3-rayleigh --dataset cifar10 --data-root "$CIFAR" \
+    --init runs/cifar10-mr3-awgn-long/best.safetensors --channel rayleigh --block image --csi perfect \
+    --epochs 8 --batch-size 64 --lr 5e-4 --ce-weight 0.02 --warmup-steps 0 --augment-flip --max-minutes 20
+run cifar10-djscc-awgn-long:cifar10-djscc-awgn --dataset cifar10 --data-root "$CIFAR" --init runs/cifar10-djscc-awgn/best.safetensors \
+    --channel awgn --epochs 36 --batch-size 64 --lr 5e-4 --ce-weight 0.02 --augment-flip --max-minutes 60
 echo "=== all done $(date -u +%H:%M:%S)"

@@ -60,6 +60,28 @@ def test_shapes_and_per_layer_power(arch: str) -> None:
         assert float(o.images.detach().min()) >= 0 and float(o.images.detach().max()) <= 1
 
 
+def test_depth_options_add_blocks_and_keep_older_configs_loadable() -> None:
+    base = JsccConfig((1, 8, 8), (10, 7, 6), num_classes=3, enc_width=8, dec_width=8)
+    deeper = JsccConfig(
+        (1, 8, 8), (10, 7, 6), num_classes=3, enc_width=8, dec_width=8, enc_blocks=2, dec_blocks=2, hires_blocks=1
+    )
+    n_base = sum(p.numel() for p in MultiResJscc(base).parameters())
+    n_deep = sum(p.numel() for p in MultiResJscc(deeper).parameters())
+    assert n_deep > n_base
+    torch.manual_seed(0)
+    model = MultiResJscc(deeper).eval()
+    x = model.encode(torch.rand(3, 1, 8, 8))
+    outs = model.decode(x, torch.full((3,), 5.0))
+    assert [tuple(o.images.shape) for o in outs] == [(3, 1, 8, 8)] * 3
+    # cards written before the depth options existed rebuild the same architecture (same keys)
+    old = {k: v for k, v in base.to_dict().items() if k not in ("enc_blocks", "dec_blocks", "hires_blocks")}
+    again = JsccConfig.from_dict(old)
+    assert again == base
+    assert MultiResJscc(again).state_dict().keys() == MultiResJscc(base).state_dict().keys()
+    with pytest.raises(ValueError, match="must be >= 0"):
+        JsccConfig((1, 8, 8), (10,), dec_blocks=-1)
+
+
 @pytest.mark.parametrize("arch", ["conv", "mlp"])
 def test_decoder_i_uses_only_layers_1_to_i(arch: str) -> None:
     model = _tiny(arch)

@@ -42,6 +42,11 @@ def train_cmd(
     arch: str | None = typer.Option(None, help="conv or mlp [conv]"),
     enc_width: int | None = typer.Option(None, help="encoder channels (conv) / hidden size (mlp) [32]"),
     dec_width: int | None = typer.Option(None, help="decoder channels (conv) / hidden size (mlp) [32]"),
+    enc_blocks: int | None = typer.Option(None, help="encoder residual blocks at 1/4 resolution (conv) [1]"),
+    dec_blocks: int | None = typer.Option(None, help="residual blocks per decoder at 1/4 resolution (conv) [1]"),
+    hires_blocks: int | None = typer.Option(
+        None, help="residual blocks at 1/2 resolution in encoder and each decoder (conv) [0]"
+    ),
     snr_info: bool | None = typer.Option(None, "--snr-info/--no-snr-info", help="SNR side info to the decoders [on]"),
     channel: str | None = typer.Option(None, help="awgn, rayleigh or rician [awgn]"),
     block: str | None = typer.Option(None, help="fading block: image, layer or symbol [image]"),
@@ -99,6 +104,9 @@ def train_cmd(
         "arch": arch,
         "enc_width": enc_width,
         "dec_width": dec_width,
+        "enc_blocks": enc_blocks,
+        "dec_blocks": dec_blocks,
+        "hires_blocks": hires_blocks,
         "snr_info": snr_info,
         "channel": channel,
         "block": block,

@@ -63,6 +63,10 @@ class JsccConfig:
         arch: ``"conv"`` (convolutional, any H, W divisible by 4) or ``"mlp"`` (fully connected, for
             small images such as MNIST; ``enc_width``/``dec_width`` are then the hidden sizes).
         name: free-form architecture name for cards (``"mr-jscc"``, ``"deep-jscc"``).
+        enc_blocks: residual blocks of the encoder trunk at 1/4 resolution (conv).
+        dec_blocks: residual blocks of each decoder at 1/4 resolution (conv).
+        hires_blocks: residual blocks at 1/2 resolution, in the encoder trunk and in each decoder
+            (conv). Detail is rebuilt there, so this buys PSNR at high SNR for little compute.
 
     Conv: layer ``i`` is carried by ``c_i = ceil(2 k_i / (H/4 * W/4))`` encoder feature maps at 1/4 of the
     image resolution; the first ``2 k_i`` reals of those maps (row-major) are paired into ``k_i``
@@ -78,6 +82,9 @@ class JsccConfig:
     snr_info: bool = True
     arch: str = "conv"
     name: str = "mr-jscc"
+    enc_blocks: int = 1
+    dec_blocks: int = 1
+    hires_blocks: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -88,6 +95,8 @@ class JsccConfig:
             raise ValueError(f"arch must be 'conv' or 'mlp', not {self.arch!r}")
         if not self.layer_symbols or any(k < 1 for k in self.layer_symbols):
             raise ValueError(f"layer_symbols must be positive counts, got {self.layer_symbols}")
+        if min(self.enc_blocks, self.dec_blocks, self.hires_blocks) < 0:
+            raise ValueError("enc_blocks, dec_blocks and hires_blocks must be >= 0")
         object.__setattr__(self, "image_shape", tuple(int(v) for v in self.image_shape))
         object.__setattr__(self, "layer_symbols", tuple(int(v) for v in self.layer_symbols))
 

@@ -82,14 +82,26 @@ class _ConvDecoder(nn.Module):
     what makes L decoders affordable on a CPU.
     """
 
-    def __init__(self, in_ch: int, width: int, out_ch: int, num_classes: int, latent_hw: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        width: int,
+        out_ch: int,
+        num_classes: int,
+        latent_hw: tuple[int, int],
+        blocks: int = 1,
+        hires_blocks: int = 0,
+    ) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_ch, width, 3, padding=1), nn.PReLU(width), _ResBlock(width))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_ch, width, 3, padding=1), nn.PReLU(width), *(_ResBlock(width) for _ in range(blocks))
+        )
         mid = max(width // 2, 8)
         self.up = nn.Sequential(
             nn.Conv2d(width, 4 * mid, 3, padding=1),
             nn.PixelShuffle(2),
             nn.PReLU(mid),
+            *(_ResBlock(mid) for _ in range(hires_blocks)),
             nn.Conv2d(mid, 4 * out_ch, 3, padding=1),
             nn.PixelShuffle(2),
         )
@@ -162,15 +174,26 @@ class MultiResJscc(nn.Module):
         self.trunk = nn.Sequential(
             nn.Conv2d(c, fw // 2, 5, stride=2, padding=2),
             nn.PReLU(fw // 2),
+            *(_ResBlock(fw // 2) for _ in range(config.hires_blocks)),
             nn.Conv2d(fw // 2, fw, 5, stride=2, padding=2),
             nn.PReLU(fw),
-            _ResBlock(fw),
+            *(_ResBlock(fw) for _ in range(config.enc_blocks)),
         )
         self.heads = nn.ModuleList(nn.Conv2d(fw, ci, 3, padding=1) for ci in config.layer_channels)
         in_ch = 0
         for ci in config.layer_channels:
             in_ch += ci + extra
-            self.decoders.append(_ConvDecoder(in_ch, config.dec_width, c, config.num_classes, config.latent_hw))
+            self.decoders.append(
+                _ConvDecoder(
+                    in_ch,
+                    config.dec_width,
+                    c,
+                    config.num_classes,
+                    config.latent_hw,
+                    blocks=config.dec_blocks,
+                    hires_blocks=config.hires_blocks,
+                )
+            )
 
     # -- bookkeeping -------------------------------------------------------------------------
     @property

@@ -68,6 +68,9 @@ class TrainConfig:
     layer_symbols: list[int] | None = None
     enc_width: int = 32
     dec_width: int = 32
+    enc_blocks: int = 1
+    dec_blocks: int = 1
+    hires_blocks: int = 0
     snr_info: bool = True
     arch: str = "conv"
     channel: str = "awgn"
@@ -134,6 +137,9 @@ def build_model(cfg: TrainConfig, image_shape: Sequence[int], num_classes: int) 
         num_classes=num_classes,
         enc_width=cfg.enc_width,  # type: ignore[arg-type]
         dec_width=cfg.dec_width,
+        enc_blocks=cfg.enc_blocks,
+        dec_blocks=cfg.dec_blocks,
+        hires_blocks=cfg.hires_blocks,
         snr_info=cfg.snr_info,
         arch=cfg.arch,
         name=name,
