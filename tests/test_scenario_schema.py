@@ -154,6 +154,20 @@ def test_several_problems_one_message(tmp_path: Path) -> None:
     assert "users[1].colour: unknown field 'colour'" in lines[1]
 
 
+def test_unknown_names_reported_with_the_other_problems(tmp_path: Path) -> None:
+    """One round of fixes: an unknown channel is named beside schema and cross-field problems."""
+    text = BASE.replace("  type: awgn\n", "  type: nakagami\n").replace("seed: 1", "seed: x")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(_write(tmp_path, text))
+    message = str(info.value)
+    assert "seed: " in message and "unknown channel 'nakagami'" in message
+    text = BASE.replace("  type: awgn\n", "  type: nakagami\n").replace("symbols_from: ref", "symbols_from: lin")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(_write(tmp_path, text))
+    message = str(info.value)
+    assert "'lin' is not a JSCC system" in message and "unknown channel 'nakagami'" in message
+
+
 def test_yaml_problems(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match=r"bad\.yaml:\d+: YAML syntax error"):
         load_scenario(_write(tmp_path, BASE.replace("  images: 4\n", "  images: [4\n")))

@@ -64,11 +64,14 @@ def parse_scenario(text: str, path: Path | None = None, *, check_references: boo
     try:
         scenario = Scenario.model_validate(data, context={"defer_checks": True})
     except ValidationError as exc:
-        raise ScenarioError(_format(where, _pydantic_problems(exc.errors(), data), lines)) from None
+        problems = _pydantic_problems(exc.errors(), data)
+        if check_references:  # one round of fixes: name the unknown dataset/channel too
+            problems += _raw_name_problems(data)
+        raise ScenarioError(_format(where, problems, lines)) from None
     scenario.attach_source(path, text, lines)
     problems = scenario.problems()
-    if not problems and check_references:
-        problems = reference_problems(scenario)
+    if check_references:
+        problems += reference_problems(scenario)
     if problems:
         raise ScenarioError(_format(where, problems, lines))
     return scenario
@@ -287,22 +290,35 @@ def _optional_registry(module: str, attr: str) -> Any:
         raise
 
 
+def _raw_name_problems(data: dict[str, Any]) -> list[Problem]:
+    """Unknown dataset and channel names in a document that failed schema validation elsewhere."""
+    dataset, channel = data.get("dataset"), data.get("channel")
+    return _name_problems(
+        dataset.get("name") if isinstance(dataset, dict) else None,
+        channel.get("type") if isinstance(channel, dict) else None,
+    )
+
+
+def _name_problems(dataset: Any, channel: Any) -> list[Problem]:
+    """The dataset and channel names (when given as strings) that no registry knows."""
+    from semcom.channels import CHANNELS
+    from semcom.data import DATASETS
+
+    out: list[Problem] = []
+    if isinstance(dataset, str) and dataset not in DATASETS:
+        out.append((("dataset", "name"), f"unknown dataset '{dataset}'; allowed: {', '.join(DATASETS)}"))
+    if isinstance(channel, str) and channel not in CHANNELS:
+        out.append((("channel", "type"), f"unknown channel '{channel}'; allowed: {', '.join(CHANNELS.names())}"))
+    return out
+
+
 def reference_problems(scenario: Scenario) -> list[Problem]:
     """Names no registry knows and checkpoint files that are missing, with their field paths.
 
     Checks what exists in this installation: datasets, channels, zoo models, codecs and MCS names
     (the last three only once their modules are installed).
     """
-    from semcom.channels import CHANNELS
-    from semcom.data import DATASETS
-
-    out: list[Problem] = []
-    if scenario.dataset.name not in DATASETS:
-        out.append((("dataset", "name"),
-                    f"unknown dataset '{scenario.dataset.name}'; allowed: {', '.join(DATASETS)}"))
-    if scenario.channel.type not in CHANNELS:
-        out.append((("channel", "type"),
-                    f"unknown channel '{scenario.channel.type}'; allowed: {', '.join(CHANNELS.names())}"))
+    out = _name_problems(scenario.dataset.name, scenario.channel.type)
     models = _optional_registry("semcom.zoo", "MODELS")
     codecs = _optional_registry("semcom.sscc.codecs", "CODECS")
     parse_mcs = _optional_registry("semcom.sscc.mcs", "get_mcs")
