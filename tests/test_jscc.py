@@ -287,6 +287,36 @@ def test_successive_mode_freezes_earlier_layers(tmp_path: Path, monkeypatch: pyt
     assert any(not torch.equal(stage1[k], stage2[k]) for k in stage1 if k.startswith("decoders.1."))
 
 
+def test_freeze_encoder_keeps_the_transmitted_symbols(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semcom.data import ImageDataset
+    from semcom.jscc import train as train_mod
+
+    g = torch.Generator().manual_seed(1)
+    pixels = (torch.rand(64, 1, 8, 8, generator=g) * 255).to(torch.uint8)
+    ds = ImageDataset("synthetic", "train", pixels, torch.arange(64) % 3, ("a", "b", "c"), torch.arange(64))
+    monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
+    start = tmp_path / "start.safetensors"
+    save_checkpoint(_tiny(sizes=(8, 8)), start)
+    cfg = TrainConfig(
+        dataset="synthetic",
+        init=str(start),
+        freeze_encoder=True,
+        epochs=2,
+        batch_size=16,
+        eval_count=16,
+        eval_snrs=[10.0],
+        out=str(tmp_path / "f"),
+        progress=False,
+        final_eval_count=0,
+        warmup_steps=1,
+    )
+    before, after = load_checkpoint(start), load_checkpoint(train(cfg, command="t"))
+    images = torch.rand(4, 1, 8, 8)
+    assert torch.equal(before.encode(images), after.encode(images))
+    changed = [k for k, v in before.state_dict().items() if not torch.equal(v, after.state_dict()[k])]
+    assert changed and all(k.startswith("decoders.") for k in changed)
+
+
 def test_time_budget_stops_resumably(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from semcom.data import ImageDataset
     from semcom.jscc import train as train_mod

@@ -80,6 +80,7 @@ class TrainConfig:
     snr_min: float = 0.0
     snr_max: float = 20.0
     mode: str = "joint"
+    freeze_encoder: bool = False
     epochs: int = 5
     batch_size: int = 64
     lr: float = 1e-3
@@ -214,14 +215,20 @@ def _lr_at(cfg: TrainConfig, step: int, total: int, progress: float = 0.0) -> fl
 
 
 def _stage_params(model: MultiResJscc, cfg: TrainConfig, stage: int) -> list[nn.Parameter]:
-    """Trainable parameters: everything (joint) or layer ``stage``'s part (successive)."""
+    """Trainable parameters: everything (joint) or layer ``stage``'s part (successive).
+
+    With ``freeze_encoder`` only decoders are trained: the transmitted symbols stay bit-identical, so
+    receivers trained on them (and users served by the same broadcast) stay valid.
+    """
     if cfg.mode == "joint":
-        params = list(model.parameters())
+        parts: list[nn.Module] = [model] if not cfg.freeze_encoder else list(model.decoders)
     else:
-        parts: list[nn.Module] = [model.heads[stage], model.decoders[stage]]
-        if stage == 0:
-            parts.append(model.trunk)
-        params = [p for m in parts for p in m.parameters()]
+        parts = [model.decoders[stage]]
+        if not cfg.freeze_encoder:
+            parts.append(model.heads[stage])
+            if stage == 0:
+                parts.append(model.trunk)
+    params = [p for m in parts for p in m.parameters()]
     keep = {id(p) for p in params}
     for p in model.parameters():
         p.requires_grad_(id(p) in keep)
