@@ -77,7 +77,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     from semcom.data import load_dataset
+    from semcom.jscc.checkpoint import sha256_file
     from semcom.receivers import evaluate_receiver, load_encoder, train_receiver
+    from semcom.receivers.checkpoint import model_weights_file
 
     model_name = args.model or f"{args.dataset}-mr3-awgn"
     encoder = load_encoder(model_name)
@@ -101,7 +103,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} CPU, {args.threads} torch thread(s), shared 2-core host, "
                        "no GPU",
-            "torch": torch.__version__, "model": model_name, "dataset": args.dataset,
+            "torch": torch.__version__, "model": model_name,
+            "model_sha256": sha256_file(model_weights_file(model_name)),  # the encoder the receivers read
+            "dataset": args.dataset,
             "train_images": len(train), "test_images": len(test), "epochs": args.epochs,
             "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
             "train_channel": "awgn", "train_snr_db": [0.0, 20.0], "test_snrs_db": args.snrs,

@@ -52,4 +52,10 @@ run cifar10-mr3-rayleigh-long:cifar10-mr3-rayleigh --dataset cifar10 --data-root
     --epochs 8 --batch-size 64 --lr 5e-4 --ce-weight 0.02 --warmup-steps 0 --augment-flip --max-minutes 20
 run cifar10-djscc-awgn-long:cifar10-djscc-awgn --dataset cifar10 --data-root "$CIFAR" --init runs/cifar10-djscc-awgn/best.safetensors \
     --channel awgn --epochs 36 --batch-size 64 --lr 5e-4 --ce-weight 0.02 --augment-flip --max-minutes 60
+
+# Stage 3: MNIST decoders only (encoder frozen, so the transmitted symbols and the receivers trained
+# on them stay valid), cross-entropy weight 0.05 so that accuracy keeps rising with the layers.
+run mnist-mr3-awgn-ce:mnist-mr3-awgn --dataset mnist --data-root "$MNIST" --exclude-mnist-sample \
+    --init runs/mnist-mr3-awgn/best.safetensors --freeze-encoder --channel awgn --epochs 4 --batch-size 64 \
+    --lr 3e-4 --ce-weight 0.05 --warmup-steps 0 --max-minutes 12
 echo "=== all done $(date -u +%H:%M:%S)"
