@@ -371,3 +371,13 @@ def test_train_cmd_yaml_config_and_overrides(tmp_path: Path, monkeypatch: pytest
     assert card["epochs"] == 1 and card["layer_symbols"] == [6, 6]  # CLI option overrides the YAML
     bad = CliRunner().invoke(app, ["train-cmd", "--mode", "sideways"])
     assert bad.exit_code != 0
+
+
+def test_total_epochs_follows_the_fine_tuning_chain() -> None:
+    from semcom.jscc.checkpoint import total_epochs
+
+    assert total_epochs({"epochs": 12}) == 12
+    assert total_epochs({"epochs": 30, "init_from": {"epochs": 12}}) == 42
+    # a third stage: its parent's card already counted the parent's own parent
+    assert total_epochs({"epochs": 8, "init_from": {"epochs": 30, "total_epochs": 42}}) == 50
+    assert total_epochs({}) is None

@@ -31,6 +31,7 @@ __all__ = [
     "read_tensors",
     "save_checkpoint",
     "sha256_file",
+    "total_epochs",
 ]
 
 FORMAT = "semcom-jscc/1"
@@ -165,3 +166,13 @@ def load_checkpoint(
         first = str(exc).splitlines()[0]
         raise CheckpointError(f"{path}: weights do not fit the architecture in its metadata ({first})") from None
     return model.to(map_location).eval()
+
+
+def total_epochs(card: dict[str, Any]) -> float | None:
+    """Epochs of a model counting the runs it was fine-tuned from (its card's ``init_from`` chain)."""
+    own = card.get("epochs")
+    if own is None:
+        return None
+    parent = card.get("init_from") or {}
+    before = parent.get("total_epochs", parent.get("epochs")) or 0
+    return float(own) + float(before)

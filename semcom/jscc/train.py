@@ -34,7 +34,7 @@ from torch import nn
 
 from semcom.channels import Channel, build_channel
 from semcom.data import ImageDataset, load_dataset, mnist_sample_indices
-from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint
+from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint, total_epochs
 from semcom.jscc.config import JsccConfig, split_symbols, symbols_for_ratio
 from semcom.jscc.model import MultiResJscc
 from semcom.metrics import psnr
@@ -516,6 +516,7 @@ def _init_info(init: str | None) -> dict[str, Any] | None:
         try:
             old = json.loads(card.read_text())
             info.update({"name": old.get("name"), "epochs": old.get("epochs"), "channel": old.get("channel")})
+            info["total_epochs"] = total_epochs(old)
         except json.JSONDecodeError:
             pass
     return info
