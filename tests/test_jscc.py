@@ -29,10 +29,20 @@ def _tiny(
     sizes: tuple[int, ...] = (10, 7, 6),
     snr_info: bool = True,
 ) -> MultiResJscc:
+    """A tiny model; ``arch="conv-skip"`` is the conv model with the linear shortcut."""
     torch.manual_seed(0)
-    return MultiResJscc(
-        JsccConfig(shape, sizes, num_classes=3, enc_width=8, dec_width=8, snr_info=snr_info, arch=arch)
-    ).eval()
+    skip = arch == "conv-skip"
+    cfg = JsccConfig(
+        shape,
+        sizes,
+        num_classes=3,
+        enc_width=8,
+        dec_width=8,
+        snr_info=snr_info,
+        arch="conv" if skip else arch,
+        linear_skip=skip,
+    )
+    return MultiResJscc(cfg).eval()
 
 
 def test_bandwidth_bookkeeping() -> None:
@@ -45,7 +55,7 @@ def test_bandwidth_bookkeeping() -> None:
     assert cfg.bandwidth_ratios()[-1] == pytest.approx(1 / 6)
 
 
-@pytest.mark.parametrize("arch", ["conv", "mlp"])
+@pytest.mark.parametrize("arch", ["conv", "mlp", "conv-skip"])
 def test_shapes_and_per_layer_power(arch: str) -> None:
     model = _tiny(arch)
     x = model.encode(torch.rand(5, 1, 8, 8))
@@ -74,7 +84,8 @@ def test_depth_options_add_blocks_and_keep_older_configs_loadable() -> None:
     outs = model.decode(x, torch.full((3,), 5.0))
     assert [tuple(o.images.shape) for o in outs] == [(3, 1, 8, 8)] * 3
     # cards written before the depth options existed rebuild the same architecture (same keys)
-    old = {k: v for k, v in base.to_dict().items() if k not in ("enc_blocks", "dec_blocks", "hires_blocks")}
+    new_keys = ("enc_blocks", "dec_blocks", "hires_blocks", "linear_skip")
+    old = {k: v for k, v in base.to_dict().items() if k not in new_keys}
     again = JsccConfig.from_dict(old)
     assert again == base
     assert MultiResJscc(again).state_dict().keys() == MultiResJscc(base).state_dict().keys()
@@ -82,7 +93,25 @@ def test_depth_options_add_blocks_and_keep_older_configs_loadable() -> None:
         JsccConfig((1, 8, 8), (10,), dec_blocks=-1)
 
 
-@pytest.mark.parametrize("arch", ["conv", "mlp"])
+def test_linear_skip_adds_a_linear_path_on_both_sides() -> None:
+    plain = _tiny("conv")
+    skip = _tiny("conv-skip")
+    extra = {k for k in skip.state_dict() if k not in plain.state_dict()}
+    # one 1x1 conv from 4x4 pixel blocks in the encoder, one 3x3 conv per decoder
+    assert extra == {"skip.1.weight", "skip.1.bias"} | {
+        f"decoders.{i}.skip.0.{p}" for i in range(3) for p in ("weight", "bias")
+    }
+    # with the nonlinear stacks silenced, the encoder is affine in the pixels (before power
+    # normalisation): the shortcut alone carries the image
+    with torch.no_grad():
+        for p in skip.trunk.parameters():
+            p.zero_()
+        a, b = torch.rand(2, 1, 1, 8, 8)
+        feats = [skip.trunk(x) + skip.skip(x) for x in (a, b, 0.5 * (a + b))]
+        torch.testing.assert_close(feats[2], 0.5 * (feats[0] + feats[1]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["conv", "mlp", "conv-skip"])
 def test_decoder_i_uses_only_layers_1_to_i(arch: str) -> None:
     model = _tiny(arch)
     x = model.encode(torch.rand(4, 1, 8, 8))

@@ -47,6 +47,9 @@ def train_cmd(
     hires_blocks: int | None = typer.Option(
         None, help="residual blocks at 1/2 resolution in encoder and each decoder (conv) [0]"
     ),
+    linear_skip: bool | None = typer.Option(
+        None, "--linear-skip/--no-linear-skip", help="linear pixel<->symbol shortcut beside the conv stacks [off]"
+    ),
     snr_info: bool | None = typer.Option(None, "--snr-info/--no-snr-info", help="SNR side info to the decoders [on]"),
     channel: str | None = typer.Option(None, help="awgn, rayleigh or rician [awgn]"),
     block: str | None = typer.Option(None, help="fading block: image, layer or symbol [image]"),
@@ -112,6 +115,7 @@ def train_cmd(
         "enc_blocks": enc_blocks,
         "dec_blocks": dec_blocks,
         "hires_blocks": hires_blocks,
+        "linear_skip": linear_skip,
         "snr_info": snr_info,
         "channel": channel,
         "block": block,

@@ -67,6 +67,11 @@ class JsccConfig:
         dec_blocks: residual blocks of each decoder at 1/4 resolution (conv).
         hires_blocks: residual blocks at 1/2 resolution, in the encoder trunk and in each decoder
             (conv). Detail is rebuilt there, so this buys PSNR at high SNR for little compute.
+        linear_skip: add a linear shortcut beside the convolutional stacks (conv): pixels
+            -> space-to-depth (4x4) -> 1x1 conv into the encoder features, and received layers ->
+            3x3 conv -> depth-to-space (4x4) into each decoder's pre-sigmoid output. The network then
+            starts from the best linear (transform-coding-like) code and learns the nonlinear part on
+            top, which trains several times faster on a CPU budget.
 
     Conv: layer ``i`` is carried by ``c_i = ceil(2 k_i / (H/4 * W/4))`` encoder feature maps at 1/4 of the
     image resolution; the first ``2 k_i`` reals of those maps (row-major) are paired into ``k_i``
@@ -85,6 +90,7 @@ class JsccConfig:
     enc_blocks: int = 1
     dec_blocks: int = 1
     hires_blocks: int = 0
+    linear_skip: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -91,8 +91,13 @@ class _ConvDecoder(nn.Module):
         latent_hw: tuple[int, int],
         blocks: int = 1,
         hires_blocks: int = 0,
+        linear_skip: bool = False,
     ) -> None:
         super().__init__()
+        # linear shortcut: received maps at 1/4 resolution straight to the output pixels
+        self.skip = (
+            nn.Sequential(nn.Conv2d(in_ch, 16 * out_ch, 3, padding=1), nn.PixelShuffle(4)) if linear_skip else None
+        )
         self.stem = nn.Sequential(
             nn.Conv2d(in_ch, width, 3, padding=1), nn.PReLU(width), *(_ResBlock(width) for _ in range(blocks))
         )
@@ -117,7 +122,10 @@ class _ConvDecoder(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         f = self.stem(feats)
-        images = torch.sigmoid(self.up(f))
+        pre = self.up(f)
+        if self.skip is not None:
+            pre = pre + self.skip(feats)
+        images = torch.sigmoid(pre)
         logits = self.head(f) if self.head is not None else None
         return images, logits
 
@@ -162,6 +170,7 @@ class MultiResJscc(nn.Module):
         fw = config.enc_width
         extra = 1 if config.snr_info else 0
         self.decoders = nn.ModuleList()
+        self.skip: nn.Module | None = None
         if config.arch == "mlp":
             n = math.prod(config.image_shape)
             self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(n, fw), nn.PReLU(fw), nn.Linear(fw, fw), nn.PReLU(fw))
@@ -179,6 +188,8 @@ class MultiResJscc(nn.Module):
             nn.PReLU(fw),
             *(_ResBlock(fw) for _ in range(config.enc_blocks)),
         )
+        # linear shortcut: 4x4 pixel blocks straight to the features the layer heads read
+        self.skip = nn.Sequential(nn.PixelUnshuffle(4), nn.Conv2d(16 * c, fw, 1)) if config.linear_skip else None
         self.heads = nn.ModuleList(nn.Conv2d(fw, ci, 3, padding=1) for ci in config.layer_channels)
         in_ch = 0
         for ci in config.layer_channels:
@@ -192,6 +203,7 @@ class MultiResJscc(nn.Module):
                     config.latent_hw,
                     blocks=config.dec_blocks,
                     hires_blocks=config.hires_blocks,
+                    linear_skip=config.linear_skip,
                 )
             )
 
@@ -221,6 +233,8 @@ class MultiResJscc(nn.Module):
                 f"expected images [B, {', '.join(map(str, self.config.image_shape))}], got {tuple(images.shape)}"
             )
         feats = self.trunk(images)
+        if self.skip is not None:
+            feats = feats + self.skip(images)
         layers = []
         for head, k in zip(self.heads, self.config.layer_symbols, strict=True):
             reals = head(feats).flatten(1)[:, : 2 * k]  # conv: first 2k reals of c_i maps; mlp: exactly 2k

@@ -71,6 +71,7 @@ class TrainConfig:
     enc_blocks: int = 1
     dec_blocks: int = 1
     hires_blocks: int = 0
+    linear_skip: bool = False
     snr_info: bool = True
     arch: str = "conv"
     channel: str = "awgn"
@@ -141,6 +142,7 @@ def build_model(cfg: TrainConfig, image_shape: Sequence[int], num_classes: int) 
         enc_blocks=cfg.enc_blocks,
         dec_blocks=cfg.dec_blocks,
         hires_blocks=cfg.hires_blocks,
+        linear_skip=cfg.linear_skip,
         snr_info=cfg.snr_info,
         arch=cfg.arch,
         name=name,
