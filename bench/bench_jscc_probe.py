@@ -3,7 +3,9 @@
 Each variant is the `cifar10-djscc-awgn` recipe (512 symbols, 48 channels, SNR uniform in 0..20 dB
 unless the variant says otherwise) trained from scratch for ``--minutes`` of wall time on one
 thread (the cosine schedule follows the wall clock, so every run ends annealed), then evaluated at
-10 dB on the first ``--eval-count`` test images. Runs go ``--parallel`` at a time (one per core).
+0, 10 and 20 dB on the first ``--eval-count`` test images (the first probes at 10 dB only; their
+best checkpoints are rescored at 0, 10 and 20 dB when the run folder is still there). Runs go
+``--parallel`` at a time (one per core).
 Writes ``bench/results/jscc_probe.json``: per variant the PSNR/accuracy after each epoch and at the end.
 
     python bench/bench_jscc_probe.py --cifar-root ~/.cache/semcom-data
@@ -25,10 +27,11 @@ VARIANTS: dict[str, list[str]] = {
     "plain (zoo v1 architecture)": [],
     "plain trained at fixed 10 dB": ["--snr-min", "10", "--snr-max", "10"],
     "linear skip": ["--linear-skip"],
+    "linear skip and PSNR loss": ["--linear-skip", "--loss", "psnr"],
     "64 channels and half-resolution blocks": ["--enc-width", "64", "--dec-width", "64", "--hires-blocks", "1"],
 }
 
-_EPOCH = re.compile(r"epoch ([\d.]+)/\d+ .*?\[\[([\d.]+)\]\]; acc \[\[([\d.]+)\]\]")
+_EPOCH = re.compile(r"epoch ([\d.]+)/\d+ .*? at \[([^\]]*)\] dB: \[\[([^\]]*)\]\]; acc \[\[([^\]]*)\]\]")
 
 
 def _command(root: str, out: Path, minutes: float, eval_count: int, extra: list[str]) -> list[str]:
@@ -37,27 +40,53 @@ def _command(root: str, out: Path, minutes: float, eval_count: int, extra: list[
         "--arch", "conv", "--enc-width", "48", "--dec-width", "48", "--layers", "1", "--layer-symbols", "512",
         "--channel", "awgn", "--snr-min", "0", "--snr-max", "20", "--snr-info", "--epochs", "40",
         "--batch-size", "64", "--lr", "1e-3", "--augment-flip", "--threads", "1", "--max-minutes", str(minutes),
-        "--eval-count", str(eval_count), "--eval-snrs", "10", "--final-eval-count", "0", "--no-progress",
+        "--eval-count", str(eval_count), "--eval-snrs", "0,10,20", "--final-eval-count", "0", "--no-progress",
         "--restart", "--out", str(out), *extra,
     ]  # fmt: skip
 
 
-def _curve(text: str) -> list[dict[str, float]]:
-    """The per-epoch evaluation lines of a ``semcom train`` log (single SNR, single layer)."""
+def _curve(text: str) -> list[dict]:
+    """The per-epoch evaluation lines of a single-layer ``semcom train`` log: PSNR and accuracy by SNR."""
+
+    def by_snr(snrs: str, values: str) -> dict[str, float]:
+        return {f"{float(s):g} dB": float(v) for s, v in zip(snrs.split(","), values.split(","), strict=True)}
+
     return [
-        {"epochs": float(e), "psnr_db_10db": float(p), "accuracy_10db": float(a)} for e, p, a in _EPOCH.findall(text)
+        {"epochs": float(e), "psnr_db": by_snr(s, p), "accuracy": by_snr(s, a)} for e, s, p, a in _EPOCH.findall(text)
     ]
 
 
-def _record(name: str, cmd: list[str] | None, returncode: int | None, text: str) -> dict:
+def _rescore(run_dir: Path, root: str, count: int) -> dict | None:
+    """PSNR/accuracy of the run's best checkpoint at 0, 10 and 20 dB on the first ``count`` test images."""
+    if not (run_dir / "best.safetensors").is_file():
+        return None
+    import torch
+
+    from semcom.channels import build_channel
+    from semcom.data import load_dataset
+    from semcom.jscc import load_checkpoint
+    from semcom.jscc.train import evaluate
+
+    torch.set_num_threads(1)
+    ds = load_dataset("cifar10", "test", root=root).subset(count)
+    m = evaluate(load_checkpoint(run_dir / "best.safetensors"), ds, build_channel("awgn", seed=0), [0.0, 10.0, 20.0])
+    snrs = [f"{s:g} dB" for s in m["snr_db"]]
+    return {
+        "psnr_db": dict(zip(snrs, m["psnr_db"][0], strict=True)),
+        "accuracy": dict(zip(snrs, m["accuracy"][0], strict=True)),
+    }
+
+
+def _record(name: str, cmd: list[str] | None, returncode: int | None, text: str, best: dict | None = None) -> dict:
     curve = _curve(text)
     final = curve[-1] if curve else {}
-    print(f"{name:40s} {final.get('epochs', '-')!s:>6} epochs  {final.get('psnr_db_10db', '-')} dB at 10 dB")
+    print(f"{name:40s} {final.get('epochs', '-')!s:>6} epochs  PSNR {final.get('psnr_db', '-')}  best: {best}")
     return {
         "command": " ".join(cmd[1:]) if cmd else None,
         "returncode": returncode,
         "curve": curve,
         "final": final or None,
+        "best_rescored": best,
     }
 
 
@@ -77,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         for item in args.from_logs.split(","):
             name, log = item.split("=", 1)  # names hold no "=" or ","
             cmd = _command(args.cifar_root, Path("OUT"), args.minutes, args.eval_count, VARIANTS[name])
-            results[name] = {**_record(name, cmd, None, Path(log).read_text()), "log": log}
+            best = _rescore(Path(log).with_suffix(""), args.cifar_root, args.eval_count)
+            results[name] = {**_record(name, cmd, None, Path(log).read_text(), best), "log": log}
         print(f"wrote {write_json(args.out, {**meta, 'source': 'logs of earlier runs', 'results': results})}")
         return 0
     names = [v for v in args.variants.split(",") if v] or list(VARIANTS)
@@ -94,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, cmd, proc in procs:
             proc.wait()
             text = (work / f"run{names.index(name)}.log").read_text()
-            results[name] = _record(name, cmd, proc.returncode, text)
+            best = _rescore(work / f"run{names.index(name)}", args.cifar_root, args.eval_count)
+            results[name] = _record(name, cmd, proc.returncode, text, best)
     print(f"wrote {write_json(args.out, {**meta, 'source': 'this run', 'results': results})}")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -410,3 +411,22 @@ def test_total_epochs_follows_the_fine_tuning_chain() -> None:
     # a third stage: its parent's card already counted the parent's own parent
     assert total_epochs({"epochs": 8, "init_from": {"epochs": 30, "total_epochs": 42}}) == 50
     assert total_epochs({}) is None
+
+
+def test_psnr_loss_is_the_gradient_of_mean_psnr() -> None:
+    from semcom.jscc.train import _reconstruction_loss
+    from semcom.metrics import psnr
+
+    torch.manual_seed(3)
+    images = torch.rand(6, 1, 4, 4)
+    # very different errors per image, as at 0 dB and 20 dB in one batch
+    decoded = (images + torch.randn(6, 1, 4, 4) * torch.logspace(-3, -0.5, 6).view(6, 1, 1, 1)).requires_grad_()
+    (g_loss,) = torch.autograd.grad(_reconstruction_loss(decoded, images, "psnr"), decoded)
+    (g_psnr,) = torch.autograd.grad(psnr(images, decoded).mean(), decoded)
+    mse = (decoded - images).square().flatten(1).mean(1).mean().detach()
+    torch.testing.assert_close(g_loss, -g_psnr * mse * math.log(10) / 10, rtol=1e-4, atol=1e-9)
+    # plain MSE is not (it weights the worst image most)
+    (g_mse,) = torch.autograd.grad(_reconstruction_loss(decoded, images, "mse"), decoded)
+    assert not torch.allclose(g_mse, -g_psnr * mse * math.log(10) / 10, rtol=1e-2)
+    with pytest.raises(ValueError, match="loss must be"):
+        TrainConfig(loss="l1").validate()

@@ -58,6 +58,7 @@ def train_cmd(
     snr_min: float | None = typer.Option(None, help="training SNR range, lower end in dB [0]"),
     snr_max: float | None = typer.Option(None, help="training SNR range, upper end in dB (= min: fixed) [20]"),
     mode: str | None = typer.Option(None, help="joint or successive [joint]"),
+    loss: str | None = typer.Option(None, help="mse, or psnr (every image weighted equally in dB) [mse]"),
     freeze_encoder: bool | None = typer.Option(
         None,
         "--freeze-encoder/--train-encoder",
@@ -124,6 +125,7 @@ def train_cmd(
         "snr_min": snr_min,
         "snr_max": snr_max,
         "mode": mode,
+        "loss": loss,
         "freeze_encoder": freeze_encoder,
         "epochs": epochs,
         "batch_size": batch_size,

@@ -4,6 +4,12 @@ Loss (joint mode), for decoders D_1..D_L on a batch, SNR drawn per image:
 
     L = sum_r w_r * MSE(x, x_hat_r) + ce_weight * sum_r CE(y, logits_r)
 
+With ``loss="psnr"`` each image's squared error is weighted by ``mean_batch(MSE) / MSE_image``
+(weights held constant in the backward pass): the gradient is then that of the mean PSNR over the
+images (the metric the results report), scaled to the size of the plain MSE gradient so that
+``ce_weight`` keeps its meaning. Plain MSE lets the worst images (low SNR) dominate; this gives every
+image the same weight in dB.
+
 Successive mode trains layer by layer: stage 1 trains the encoder trunk, layer 1's head and D_1;
 stage r > 1 trains only layer r's head and D_r, everything earlier frozen, on loss term r only
 (the layered training of "Semantic Multi-Resolution Communications", Mortaheb et al., 2023).
@@ -81,6 +87,7 @@ class TrainConfig:
     snr_min: float = 0.0
     snr_max: float = 20.0
     mode: str = "joint"
+    loss: str = "mse"
     freeze_encoder: bool = False
     epochs: int = 5
     batch_size: int = 64
@@ -114,6 +121,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.mode not in ("joint", "successive"):
             raise ValueError(f"mode must be 'joint' or 'successive', not {self.mode!r}")
+        if self.loss not in ("mse", "psnr"):
+            raise ValueError(f"loss must be 'mse' or 'psnr', not {self.loss!r}")
         if self.snr_min > self.snr_max:
             raise ValueError(f"snr_min {self.snr_min} > snr_max {self.snr_max}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -201,6 +210,15 @@ def evaluate(
         "psnr_std_db": psnr_std,
         "accuracy": acc if has_head else [],
     }
+
+
+def _reconstruction_loss(decoded: torch.Tensor, images: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean squared error, or its PSNR-weighted form (see the module docstring)."""
+    per_image = (decoded - images).square().flatten(1).mean(1)
+    if kind == "psnr":
+        weights = (per_image.mean() / per_image.clamp_min(1e-10)).detach()
+        return (weights * per_image).mean()
+    return per_image.mean()
 
 
 def _score(metrics: dict[str, Any]) -> float:
@@ -421,8 +439,7 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
                 outs = outs[-1:]
             loss = images.new_zeros(())
             for o in outs:
-                mse = (o.images - images).square().mean()
-                loss = loss + weights[o.layer - 1] * mse
+                loss = loss + weights[o.layer - 1] * _reconstruction_loss(o.images, images, cfg.loss)
                 if o.logits is not None and cfg.ce_weight > 0:
                     loss = loss + cfg.ce_weight * nn.functional.cross_entropy(o.logits, labels)
             opt.zero_grad(set_to_none=True)

@@ -1,0 +1,136 @@
+"""Reference point for the JSCC zoo: the best *linear* analog code at the same bandwidth.
+
+Each image is cut into b x b blocks (all colour channels together, d = 3 b^2 values); a PCA fitted
+on training blocks keeps the first ``k = d * 2 * rho`` components (rho = 1/6: a third of them, so
+the same 512 complex symbols per CIFAR-10 image as the zoo). Component i is sent with gain g_i, two
+reals per complex symbol, through semcom's AWGN channel (Sionna) at SNR = Es/N0 per complex symbol,
+and estimated by LMMSE, ``c_hat = g lam y / (g^2 lam + N0/2)``. The gains minimise the MSE under the
+average power budget, which gives the linear-analog allocation
+``g_i^2 lam_i = max(0, sqrt(lam_i N0' / mu) - N0')`` (N0' = N0/2 per real, mu set by the budget;
+the analog scheme of "SoftCast: One-Size-Fits-All Wireless Video", Jakubczak and Katabi, 2010).
+
+Two allocations: designed for each test SNR (an encoder that knows the SNR) and one designed for
+10 dB used at every SNR (an SNR-agnostic encoder, like the zoo's). Power is an average over the
+images, not normalised per image as the JSCC layers are; the block mean and the PCA basis are known
+to both ends.
+
+    python bench/bench_linear_analog.py --cifar-root ~/.cache/semcom-data
+
+Writes ``bench/results/linear_analog.json`` and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import write_json
+
+from semcom.channels import build_channel
+from semcom.data import load_dataset
+from semcom.metrics import psnr
+
+
+def _first(ds, n: int) -> torch.Tensor:
+    xs: list[torch.Tensor] = []
+    for x, _ in ds.batches(1000):
+        xs.append(x)
+        if sum(len(a) for a in xs) >= n:
+            break
+    return torch.cat(xs)[:n]
+
+
+def _blocks(x: torch.Tensor, b: int) -> torch.Tensor:
+    """Images ``[N, C, H, W]`` -> blocks ``[N, H/b * W/b, C b^2]`` (float64)."""
+    u = torch.nn.functional.pixel_unshuffle(x, b)
+    return u.flatten(2).transpose(1, 2).double()
+
+
+def _images(blocks: torch.Tensor, b: int, shape: tuple[int, ...]) -> torch.Tensor:
+    n, c, h, w = shape
+    u = blocks.transpose(1, 2).reshape(n, c * b * b, h // b, w // b).float()
+    return torch.nn.functional.pixel_shuffle(u, b)
+
+
+def allocate(lam: np.ndarray, noise_per_real: float, budget: float) -> np.ndarray:
+    """Powers ``p_i = g_i^2 lam_i`` minimising the LMMSE error with ``sum p_i = budget``."""
+    lo, hi = 1e-18, 1e12
+    for _ in range(300):
+        mu = np.sqrt(lo * hi)
+        p = np.maximum(0.0, np.sqrt(lam * noise_per_real / mu) - noise_per_real)
+        lo, hi = (mu, hi) if p.sum() > budget else (lo, mu)
+    return p * (budget / max(p.sum(), 1e-30))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cifar-root", default=str(Path.home() / ".cache" / "semcom-data"))
+    ap.add_argument("--blocks", default="4,8", help="block sizes b")
+    ap.add_argument("--rho", default="1/6")
+    ap.add_argument("--fit-count", type=int, default=10000, help="training images for the PCA")
+    ap.add_argument("--count", type=int, default=10000, help="test images")
+    ap.add_argument("--snrs", default="0,5,10,15,20")
+    ap.add_argument("--design-snr", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    snrs = [float(s) for s in args.snrs.split(",")]
+    train = _first(load_dataset("cifar10", "train", root=args.cifar_root), args.fit_count)
+    test = _first(load_dataset("cifar10", "test", root=args.cifar_root), args.count)
+    rho = Fraction(args.rho)
+    rows = []
+    for b in (int(v) for v in args.blocks.split(",")):
+        d = test.shape[1] * b * b
+        k = int(d * 2 * rho)  # reals kept per block
+        fit = _blocks(train, b).reshape(-1, d)
+        mean = fit.mean(0)
+        lam_all, vecs = torch.linalg.eigh(torch.cov((fit - mean).T))
+        basis = vecs.flip(1)[:, :k]
+        lam = lam_all.flip(0)[:k].clamp_min(1e-12).numpy()
+        coef = (_blocks(test, b) - mean) @ basis  # [N, blocks, k]
+        budget = 0.5 * k  # unit power per complex symbol = 0.5 per real
+        for design in ("test SNR", f"{args.design_snr:g} dB"):
+            row = {"block": b, "reals_per_block": k, "allocation": design, "psnr_db": [], "psnr_std_db": []}
+            for si, snr in enumerate(snrs):
+                n_real = 0.5 * 10 ** (-snr / 10)
+                p = (
+                    allocate(lam, n_real, budget)
+                    if design == "test SNR"
+                    else allocate(lam, 0.5 * 10 ** (-args.design_snr / 10), budget)
+                )
+                g = torch.from_numpy(np.sqrt(p / lam))
+                tx = (coef * g).reshape(coef.shape[0], -1).float()  # [N, reals]
+                ch = build_channel("awgn", seed=args.seed + si)
+                x = torch.view_as_complex(tx.reshape(tx.shape[0], -1, 2).contiguous())
+                y = torch.view_as_real(ch(x, snr).y).reshape(coef.shape).double()
+                lam_t = torch.from_numpy(lam)
+                est = y * g * lam_t / (g * g * lam_t + n_real)
+                rec = _images(est @ basis.T + mean, b, tuple(test.shape)).clamp(0, 1)
+                v = psnr(test, rec).double()
+                row["psnr_db"].append(round(float(v.mean()), 3))
+                row["psnr_std_db"].append(round(float(v.std()), 3))
+            rows.append(row)
+    meta = {
+        "dataset": "cifar10 (JPEG-75 development copy)",
+        "fit_images": len(train),
+        "test_images": len(test),
+        "rho": str(rho),
+        "snr_db": snrs,
+        "power": "average over images (not per image)",
+        "command": "python bench/bench_linear_analog.py " + " ".join(argv if argv is not None else []),
+    }
+    path = write_json("linear_analog", {**meta, "rows": rows})
+    print("| block | allocation designed for | " + " | ".join(f"{s:g} dB" for s in snrs) + " |")
+    print("|---|---|" + "---|" * len(snrs))
+    for r in rows:
+        cells = " | ".join(f"{v:.2f}" for v in r["psnr_db"])
+        print(f"| {r['block']}x{r['block']} | {r['allocation']} | {cells} |")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
