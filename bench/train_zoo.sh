@@ -49,11 +49,18 @@ run cifar10-djscc-awgn-v3:cifar10-djscc-awgn --dataset cifar10 --data-root "$CIF
 run cifar10-mr3-rayleigh-v3:cifar10-mr3-rayleigh --dataset cifar10 --data-root "$CIFAR" \
     --init runs/cifar10-mr3-awgn-v3/best.safetensors --loss psnr --ce-weight 0.01 --channel rayleigh \
     --block image --csi perfect --epochs 6 --batch-size 64 --lr 5e-4 --warmup-steps 0 --augment-flip \
-    --max-minutes 15
+    --max-minutes 12
+# Then the semantic heads alone (--heads-only: symbols and images bit-identical, best = best mean
+# accuracy), so that each decoder's classifier is fitted to the information its layers carry.
+HEADS="--heads-only --ce-weight 0.01 --epochs 4 --batch-size 64 --lr 1e-3 --warmup-steps 0 --augment-flip --max-minutes 7"
+run cifar10-mr3-awgn-heads:cifar10-mr3-awgn --dataset cifar10 --data-root "$CIFAR" \
+    --init runs/cifar10-mr3-awgn-v3/best.safetensors --channel awgn $HEADS
+run cifar10-mr3-rayleigh-heads:cifar10-mr3-rayleigh --dataset cifar10 --data-root "$CIFAR" \
+    --init runs/cifar10-mr3-rayleigh-v3/best.safetensors --channel rayleigh --block image --csi perfect $HEADS
 
-# Stage 3: MNIST decoders only (encoder frozen, so the transmitted symbols and the receivers trained
-# on them stay valid), cross-entropy weight 0.05 so that accuracy keeps rising with the layers.
-run mnist-mr3-awgn-ce:mnist-mr3-awgn --dataset mnist --data-root "$MNIST" --exclude-mnist-sample \
-    --init runs/mnist-mr3-awgn/best.safetensors --freeze-encoder --channel awgn --epochs 4 --batch-size 64 \
-    --lr 3e-4 --ce-weight 0.05 --warmup-steps 0 --max-minutes 12
+# Tried 2026-12-02 and not shipped: refitting the MNIST decoders only (--freeze-encoder, 4 epochs,
+# lr 3e-4, --ce-weight 0.05, from runs/mnist-mr3-awgn/best) to make accuracy rise with every layer at
+# high SNR. It gained 0.03 dB but left layers 2 and 3 within 0.05 pp of each other at 10-20 dB
+# (98.98/98.95% at 10 dB, 99.12/99.07% at 20 dB, all 10,000 test images): at 99% the layers tie
+# within a few images, so the shipped model stays as it was.
 echo "=== all done $(date -u +%H:%M:%S)"

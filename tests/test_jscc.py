@@ -347,6 +347,46 @@ def test_freeze_encoder_keeps_the_transmitted_symbols(tmp_path: Path, monkeypatc
     assert changed and all(k.startswith("decoders.") for k in changed)
 
 
+def test_heads_only_changes_the_class_logits_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from semcom.data import ImageDataset
+    from semcom.jscc import train as train_mod
+
+    g = torch.Generator().manual_seed(2)
+    pixels = (torch.rand(64, 1, 8, 8, generator=g) * 255).to(torch.uint8)
+    ds = ImageDataset("synthetic", "train", pixels, torch.arange(64) % 3, ("a", "b", "c"), torch.arange(64))
+    monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
+    start = tmp_path / "start.safetensors"
+    save_checkpoint(_tiny("conv-skip", sizes=(8, 8)), start)
+    cfg = TrainConfig(
+        dataset="synthetic",
+        init=str(start),
+        heads_only=True,
+        epochs=3,
+        batch_size=16,
+        lr=3e-3,
+        eval_count=64,
+        eval_snrs=[10.0],
+        out=str(tmp_path / "h"),
+        progress=False,
+        final_eval_count=0,
+        warmup_steps=1,
+    )
+    before, after = load_checkpoint(start), load_checkpoint(train(cfg, command="t"))
+    changed = {k for k, v in before.state_dict().items() if not torch.equal(v, after.state_dict()[k])}
+    assert changed and all(".head." in k for k in changed)
+    images = torch.rand(4, 1, 8, 8)
+    x = before.encode(images)
+    assert torch.equal(x, after.encode(images))
+    for b, a in zip(before.decode(x, 10.0), after.decode(x, 10.0), strict=True):
+        assert torch.equal(b.images, a.images) and not torch.equal(b.logits, a.logits)
+    card = json.loads((tmp_path / "h" / "best.json").read_text())
+    assert card["train_config"]["heads_only"] is True
+    with pytest.raises(ValueError, match="ce_weight must be > 0"):
+        TrainConfig(heads_only=True, ce_weight=0).validate()
+
+
 def test_time_budget_stops_resumably(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from semcom.data import ImageDataset
     from semcom.jscc import train as train_mod

@@ -89,6 +89,7 @@ class TrainConfig:
     mode: str = "joint"
     loss: str = "mse"
     freeze_encoder: bool = False
+    heads_only: bool = False
     epochs: int = 5
     batch_size: int = 64
     lr: float = 1e-3
@@ -121,6 +122,10 @@ class TrainConfig:
     def validate(self) -> None:
         if self.mode not in ("joint", "successive"):
             raise ValueError(f"mode must be 'joint' or 'successive', not {self.mode!r}")
+        if self.heads_only and self.ce_weight <= 0:
+            raise ValueError("heads_only trains on the cross-entropy terms: ce_weight must be > 0")
+        if self.heads_only and self.mode != "joint":
+            raise ValueError("heads_only trains the semantic heads of all decoders at once: use mode 'joint'")
         if self.loss not in ("mse", "psnr"):
             raise ValueError(f"loss must be 'mse' or 'psnr', not {self.loss!r}")
         if self.snr_min > self.snr_max:
@@ -221,8 +226,9 @@ def _reconstruction_loss(decoded: torch.Tensor, images: torch.Tensor, kind: str)
     return per_image.mean()
 
 
-def _score(metrics: dict[str, Any]) -> float:
-    return float(np.mean(metrics["psnr_db"]))
+def _score(metrics: dict[str, Any], heads_only: bool = False) -> float:
+    """What "best checkpoint" means: mean PSNR, or mean accuracy when only the heads train."""
+    return float(np.mean(metrics["accuracy" if heads_only else "psnr_db"]))
 
 
 def _lr_at(cfg: TrainConfig, step: int, total: int, progress: float = 0.0) -> float:
@@ -237,11 +243,17 @@ def _lr_at(cfg: TrainConfig, step: int, total: int, progress: float = 0.0) -> fl
 def _stage_params(model: MultiResJscc, cfg: TrainConfig, stage: int) -> list[nn.Parameter]:
     """Trainable parameters: everything (joint) or layer ``stage``'s part (successive).
 
-    With ``freeze_encoder`` only decoders are trained: the transmitted symbols stay bit-identical, so
+    With ``heads_only`` only the decoders' semantic heads are trained (on the cross-entropy terms;
+    the reconstruction terms do not depend on them), and the best checkpoint is the one with the best
+    mean accuracy. With ``freeze_encoder`` only decoders are trained: the transmitted symbols stay bit-identical, so
     receivers trained on them (and users served by the same broadcast) stay valid.
     """
-    if cfg.mode == "joint":
-        parts: list[nn.Module] = [model] if not cfg.freeze_encoder else list(model.decoders)
+    if cfg.heads_only:  # images and symbols stay bit-identical; only the class logits change
+        parts: list[nn.Module] = [d.head for d in model.decoders if d.head is not None]
+        if not parts:
+            raise ValueError("heads_only: this model has no semantic heads (num_classes = 0)")
+    elif cfg.mode == "joint":
+        parts = [model] if not cfg.freeze_encoder else list(model.decoders)
     else:
         parts = [model.decoders[stage]]
         if not cfg.freeze_encoder:
@@ -472,7 +484,7 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
             epoch += 1
             epoch_times.append(time.monotonic() - t0)
         metrics = evaluate(model, eval_ds, _make_channel(cfg, 0), cfg.eval_snrs)
-        score = _score(metrics)
+        score = _score(metrics, cfg.heads_only)
         card = {
             **card_base,
             "epochs": round(epoch + done / steps_per_epoch, 2) if stopped else epoch,
