@@ -28,6 +28,7 @@ import torch
 
 from semcom.channels import build_channel
 from semcom.data import load_dataset
+from semcom.jscc.checkpoint import epochs_label
 from semcom.jscc.train import evaluate
 from semcom.zoo import list_models, load_model
 
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         row: dict = {
             "size_bytes": e.size_bytes,
             "parameters": card.get("parameters"),
-            "epochs": card.get("epochs"),
+            "epochs": epochs_label(card),
             "layer_symbols": card["layer_symbols"],
             "channel": card["channel"],
             "train_seconds_per_epoch": card.get("seconds_per_epoch"),

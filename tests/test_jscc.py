@@ -317,30 +317,31 @@ def test_successive_mode_freezes_earlier_layers(tmp_path: Path, monkeypatch: pyt
     assert any(not torch.equal(stage1[k], stage2[k]) for k in stage1 if k.startswith("decoders.1."))
 
 
-def test_freeze_encoder_keeps_the_transmitted_symbols(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _fine_tune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arch: str, seed: int, **options: object) -> tuple:
+    """Fine-tune a tiny model on 64 synthetic images with ``options``; returns (before, after)."""
     from semcom.data import ImageDataset
     from semcom.jscc import train as train_mod
 
-    g = torch.Generator().manual_seed(1)
+    g = torch.Generator().manual_seed(seed)
     pixels = (torch.rand(64, 1, 8, 8, generator=g) * 255).to(torch.uint8)
     ds = ImageDataset("synthetic", "train", pixels, torch.arange(64) % 3, ("a", "b", "c"), torch.arange(64))
     monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
     start = tmp_path / "start.safetensors"
-    save_checkpoint(_tiny(sizes=(8, 8)), start)
+    save_checkpoint(_tiny(arch, sizes=(8, 8)), start)
+    base = {"epochs": 2, "batch_size": 16, "eval_count": 16, "eval_snrs": [10.0], "out": str(tmp_path / "run")}
     cfg = TrainConfig(
         dataset="synthetic",
         init=str(start),
-        freeze_encoder=True,
-        epochs=2,
-        batch_size=16,
-        eval_count=16,
-        eval_snrs=[10.0],
-        out=str(tmp_path / "f"),
         progress=False,
         final_eval_count=0,
         warmup_steps=1,
+        **{**base, **options},  # type: ignore[arg-type]
     )
-    before, after = load_checkpoint(start), load_checkpoint(train(cfg, command="t"))
+    return load_checkpoint(start), load_checkpoint(train(cfg, command="t"))
+
+
+def test_freeze_encoder_keeps_the_transmitted_symbols(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before, after = _fine_tune(tmp_path, monkeypatch, "conv", 1, freeze_encoder=True)
     images = torch.rand(4, 1, 8, 8)
     assert torch.equal(before.encode(images), after.encode(images))
     changed = [k for k, v in before.state_dict().items() if not torch.equal(v, after.state_dict()[k])]
@@ -350,30 +351,7 @@ def test_freeze_encoder_keeps_the_transmitted_symbols(tmp_path: Path, monkeypatc
 def test_heads_only_changes_the_class_logits_and_nothing_else(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from semcom.data import ImageDataset
-    from semcom.jscc import train as train_mod
-
-    g = torch.Generator().manual_seed(2)
-    pixels = (torch.rand(64, 1, 8, 8, generator=g) * 255).to(torch.uint8)
-    ds = ImageDataset("synthetic", "train", pixels, torch.arange(64) % 3, ("a", "b", "c"), torch.arange(64))
-    monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
-    start = tmp_path / "start.safetensors"
-    save_checkpoint(_tiny("conv-skip", sizes=(8, 8)), start)
-    cfg = TrainConfig(
-        dataset="synthetic",
-        init=str(start),
-        heads_only=True,
-        epochs=3,
-        batch_size=16,
-        lr=3e-3,
-        eval_count=64,
-        eval_snrs=[10.0],
-        out=str(tmp_path / "h"),
-        progress=False,
-        final_eval_count=0,
-        warmup_steps=1,
-    )
-    before, after = load_checkpoint(start), load_checkpoint(train(cfg, command="t"))
+    before, after = _fine_tune(tmp_path, monkeypatch, "conv-skip", 2, heads_only=True, epochs=3, lr=3e-3, eval_count=64)
     changed = {k for k, v in before.state_dict().items() if not torch.equal(v, after.state_dict()[k])}
     assert changed and all(".head." in k for k in changed)
     images = torch.rand(4, 1, 8, 8)
@@ -381,7 +359,7 @@ def test_heads_only_changes_the_class_logits_and_nothing_else(
     assert torch.equal(x, after.encode(images))
     for b, a in zip(before.decode(x, 10.0), after.decode(x, 10.0), strict=True):
         assert torch.equal(b.images, a.images) and not torch.equal(b.logits, a.logits)
-    card = json.loads((tmp_path / "h" / "best.json").read_text())
+    card = json.loads((tmp_path / "run" / "best.json").read_text())
     assert card["train_config"]["heads_only"] is True
     with pytest.raises(ValueError, match="ce_weight must be > 0"):
         TrainConfig(heads_only=True, ce_weight=0).validate()
@@ -453,6 +431,16 @@ def test_total_epochs_follows_the_fine_tuning_chain() -> None:
     assert total_epochs({}) is None
 
 
+def test_epochs_label_says_what_the_runs_trained() -> None:
+    from semcom.jscc.checkpoint import epochs_label
+
+    assert epochs_label({"epochs": 12}) == "12"
+    assert epochs_label({"epochs": 6, "init_from": {"epochs": 12}}) == "18 (12+6)"
+    heads = {"epochs": 4, "init_from": {"epochs": 15, "total_epochs": 15}, "train_config": {"heads_only": True}}
+    assert epochs_label(heads) == "15 (+4 heads only)"
+    assert epochs_label({}) == "-"
+
+
 def test_psnr_loss_is_the_gradient_of_mean_psnr() -> None:
     from semcom.jscc.train import _reconstruction_loss
     from semcom.metrics import psnr
@@ -470,3 +458,14 @@ def test_psnr_loss_is_the_gradient_of_mean_psnr() -> None:
     assert not torch.allclose(g_mse, -g_psnr * mse * math.log(10) / 10, rtol=1e-2)
     with pytest.raises(ValueError, match="loss must be"):
         TrainConfig(loss="l1").validate()
+
+
+def test_fine_tuned_cards_carry_the_whole_recipe(tmp_path: Path) -> None:
+    from semcom.jscc.train import _init_info
+
+    grand = {"path": "runs/a/best.safetensors", "name": "a", "epochs": 12, "command": "semcom train --out runs/a"}
+    parent = {"name": "b", "epochs": 6, "command": "semcom train --init runs/a/best.safetensors", "init_from": grand}
+    (tmp_path / "b.json").write_text(json.dumps(parent))
+    info = _init_info(str(tmp_path / "b.safetensors"))
+    assert info is not None
+    assert info["command"] == parent["command"] and info["init_from"] == grand and info["total_epochs"] == 18

@@ -81,20 +81,10 @@ def models_cmd(
     Console().print(table)
 
 
-def _epochs(card: dict) -> str:
-    """``"12"``, or ``"18 (12+6)"`` for a model fine-tuned from another."""
-    from semcom.jscc.checkpoint import total_epochs
-
-    own, total = card.get("epochs"), total_epochs(card)
-    if own is None or total is None:
-        return "-"
-    if total == own:
-        return f"{own:g}"
-    return f"{total:g} ({total - own:g}+{own:g})"
-
-
 def _summary(e: ZooEntry) -> dict[str, str]:
     """One table row from a zoo entry's card (missing facts are shown as '-')."""
+    from semcom.jscc.checkpoint import epochs_label
+
     card = e.card
     test = card.get("test", {})
     psnr = acc = "-"
@@ -109,7 +99,7 @@ def _summary(e: ZooEntry) -> dict[str, str]:
         "dataset": card.get("dataset", {}).get("name", "-") if isinstance(card.get("dataset"), dict) else "-",
         "layer_symbols": "/".join(map(str, card.get("layer_symbols", []))) or "-",
         "channel": card.get("channel", {}).get("name", "-") if isinstance(card.get("channel"), dict) else "-",
-        "epochs": _epochs(card),
+        "epochs": epochs_label(card),
         "psnr_10db": psnr or "-",
         "accuracy_10db": acc or "-",
         "size": f"{e.size_bytes / 1e6:.1f} MB" if e.available else "missing",

@@ -25,6 +25,7 @@ from semcom.provenance import library_versions
 __all__ = [
     "FORMAT",
     "card_path",
+    "epochs_label",
     "library_versions",
     "load_card",
     "load_checkpoint",
@@ -176,3 +177,16 @@ def total_epochs(card: dict[str, Any]) -> float | None:
     parent = card.get("init_from") or {}
     before = parent.get("total_epochs", parent.get("epochs")) or 0
     return float(own) + float(before)
+
+
+def epochs_label(card: dict[str, Any]) -> str:
+    """``"12"``, ``"18 (12+6)"`` for a model fine-tuned from another, ``"15 (+4 heads only)"`` for a
+    model whose last run trained only its semantic heads; ``"-"`` when unknown."""
+    own, total = card.get("epochs"), total_epochs(card)
+    if own is None or total is None:
+        return "-"
+    if (card.get("train_config") or {}).get("heads_only"):
+        return f"{total - own:g} (+{own:g} heads only)"
+    if total == own:
+        return f"{own:g}"
+    return f"{total:g} ({total - own:g}+{own:g})"

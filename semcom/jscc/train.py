@@ -548,6 +548,10 @@ def _init_info(init: str | None) -> dict[str, Any] | None:
             old = json.loads(card.read_text())
             info.update({"name": old.get("name"), "epochs": old.get("epochs"), "channel": old.get("channel")})
             info["total_epochs"] = total_epochs(old)
+            # the whole recipe: the parent's own command and where it started from
+            info["command"] = old.get("command")
+            if old.get("init_from"):
+                info["init_from"] = old["init_from"]
         except json.JSONDecodeError:
             pass
     return info
