@@ -116,16 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(0, len(names), args.parallel):
         batch = names[i : i + args.parallel]
         procs = []
-        for j, name in enumerate(batch):
-            out = work / f"run{i + j}"
+        for index, name in enumerate(batch, start=i):
+            out, log = work / f"run{index}", work / f"run{index}.log"
             cmd = _command(args.cifar_root, out, args.minutes, args.eval_count, VARIANTS[name])
-            log = (work / f"run{i + j}.log").open("w")
-            procs.append((name, cmd, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)))
-        for name, cmd, proc in procs:
+            with log.open("w") as fh:
+                procs.append((name, cmd, out, log, subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)))
+        for name, cmd, out, log, proc in procs:
             proc.wait()
-            text = (work / f"run{names.index(name)}.log").read_text()
-            best = _rescore(work / f"run{names.index(name)}", args.cifar_root, args.eval_count)
-            results[name] = _record(name, cmd, proc.returncode, text, best)
+            best = _rescore(out, args.cifar_root, args.eval_count)
+            results[name] = _record(name, cmd, proc.returncode, log.read_text(), best)
     print(f"wrote {write_json(args.out, {**meta, 'source': 'this run', 'results': results})}")
     return 0
 

@@ -70,8 +70,9 @@ class JsccConfig:
         linear_skip: add a linear shortcut beside the convolutional stacks (conv): pixels
             -> space-to-depth (4x4) -> 1x1 conv into the encoder features, and received layers ->
             3x3 conv -> depth-to-space (4x4) into each decoder's pre-sigmoid output. The network then
-            starts from the best linear (transform-coding-like) code and learns the nonlinear part on
-            top, which trains several times faster on a CPU budget.
+            can reach a linear (transform-coding-like) code from the first steps and learns the
+            nonlinear part on top: about 1.4 dB more at 10 dB after 10 minutes of CPU training
+            (docs/jscc.md).
 
     Conv: layer ``i`` is carried by ``c_i = ceil(2 k_i / (H/4 * W/4))`` encoder feature maps at 1/4 of the
     image resolution; the first ``2 k_i`` reals of those maps (row-major) are paired into ``k_i``
