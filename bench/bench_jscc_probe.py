@@ -10,11 +10,13 @@ Writes ``bench/results/jscc_probe.json``: per variant the PSNR/accuracy after ea
 
     python bench/bench_jscc_probe.py --cifar-root ~/.cache/semcom-data
     python bench/bench_jscc_probe.py --from-logs "linear skip=runs/probe-E.log"   # parse earlier runs
+    python bench/bench_jscc_probe.py --from-logs ... --extra-runs "28 epochs=runs/X"  # and score other runs
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--variants", default="", help="comma-separated variant names (default: all)")
     ap.add_argument("--from-logs", default="", help="'variant=log,...': parse logs of runs made earlier instead")
+    ap.add_argument("--extra-runs", default="", help="'label=dir,...': also score these runs (with --from-logs)")
     ap.add_argument("--out", default="jscc_probe", help="result name under bench/results")
     args = ap.parse_args(argv)
     meta = {"minutes_per_run": args.minutes, "parallel": args.parallel, "eval_images": args.eval_count}
@@ -108,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
             cmd = _command(args.cifar_root, Path("OUT"), args.minutes, args.eval_count, VARIANTS[name])
             best = _rescore(Path(log).with_suffix(""), args.cifar_root, args.eval_count)
             results[name] = {**_record(name, cmd, None, Path(log).read_text(), best), "log": log}
+        for item in filter(None, args.extra_runs.split(",")):
+            label, run_dir = item.split("=", 1)
+            card = json.loads((Path(run_dir) / "best.json").read_text())
+            best = _rescore(Path(run_dir), args.cifar_root, args.eval_count)
+            print(f"{label:40s} {card.get('epochs')!s:>6} epochs  best: {best}")
+            results[label] = {"command": card.get("command"), "epochs": card.get("epochs"), "best_rescored": best}
         print(f"wrote {write_json(args.out, {**meta, 'source': 'logs of earlier runs', 'results': results})}")
         return 0
     names = [v for v in args.variants.split(",") if v] or list(VARIANTS)
