@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -30,9 +31,11 @@ def _tiny(
     sizes: tuple[int, ...] = (10, 7, 6),
     snr_info: bool = True,
 ) -> MultiResJscc:
-    """A tiny model; ``arch="conv-skip"`` is the conv model with the linear shortcut."""
+    """A tiny model; ``"conv-skip"``: conv with the linear shortcut; ``"conv-pilot"``: that plus the
+    gain pilot and the clamped output."""
     torch.manual_seed(0)
-    skip = arch == "conv-skip"
+    skip = arch in ("conv-skip", "conv-pilot")
+    pilot = arch == "conv-pilot"
     cfg = JsccConfig(
         shape,
         sizes,
@@ -42,6 +45,8 @@ def _tiny(
         snr_info=snr_info,
         arch="conv" if skip else arch,
         linear_skip=skip,
+        gain_pilot=pilot,
+        output="clamp" if pilot else "sigmoid",
     )
     return MultiResJscc(cfg).eval()
 
@@ -56,7 +61,7 @@ def test_bandwidth_bookkeeping() -> None:
     assert cfg.bandwidth_ratios()[-1] == pytest.approx(1 / 6)
 
 
-@pytest.mark.parametrize("arch", ["conv", "mlp", "conv-skip"])
+@pytest.mark.parametrize("arch", ["conv", "mlp", "conv-skip", "conv-pilot"])
 def test_shapes_and_per_layer_power(arch: str) -> None:
     model = _tiny(arch)
     x = model.encode(torch.rand(5, 1, 8, 8))
@@ -85,7 +90,7 @@ def test_depth_options_add_blocks_and_keep_older_configs_loadable() -> None:
     outs = model.decode(x, torch.full((3,), 5.0))
     assert [tuple(o.images.shape) for o in outs] == [(3, 1, 8, 8)] * 3
     # cards written before the depth options existed rebuild the same architecture (same keys)
-    new_keys = ("enc_blocks", "dec_blocks", "hires_blocks", "linear_skip")
+    new_keys = ("enc_blocks", "dec_blocks", "hires_blocks", "linear_skip", "gain_pilot", "output")
     old = {k: v for k, v in base.to_dict().items() if k not in new_keys}
     again = JsccConfig.from_dict(old)
     assert again == base
@@ -112,7 +117,48 @@ def test_linear_skip_adds_a_linear_path_on_both_sides() -> None:
         torch.testing.assert_close(feats[2], 0.5 * (feats[0] + feats[1]), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("arch", ["conv", "mlp", "conv-skip"])
+def test_gain_pilot_lets_the_receiver_undo_the_power_normalisation() -> None:
+    model = _tiny("conv-pilot")
+    images = torch.rand(4, 1, 8, 8)
+    x = model.encode(images)
+    feats = model.trunk(images) + model.skip(images)
+    sent_maps = model._layer_maps(x, torch.full((4, 3), 10.0))
+    for i, (head, k, layer) in enumerate(zip(model.heads, model.layer_symbols, model.split_layers(x), strict=True)):
+        c = float(model.pilot_log_amp[i].detach().exp())
+        # the pilot is c times the per-image gain s: real, positive, the same s as the data symbols
+        raw = head(feats).flatten(1)[:, : 2 * (k - 1)]
+        s = layer[:, -1].real / c
+        torch.testing.assert_close(layer[:, -1].imag, torch.zeros(4))
+        torch.testing.assert_close(torch.view_as_real(layer[:, :-1]).flatten(1), raw * s[:, None], rtol=1e-4, atol=1e-5)
+        # noiseless: the decoder sees the raw (un-normalised) features, whatever the image's gain
+        torch.testing.assert_close(sent_maps[i][:, :-1].flatten(1)[:, : 2 * (k - 1)], raw, rtol=1e-4, atol=1e-5)
+    # a common complex gain on a layer (no CSI: y = h x) is undone by the same pilot
+    h = torch.polar(torch.tensor(0.3), torch.tensor(0.7))
+    faded = x.clone()
+    faded[:, :10] = faded[:, :10] * h
+    faded_maps = model._layer_maps(faded, torch.full((4, 3), 10.0))
+    torch.testing.assert_close(faded_maps[0], sent_maps[0], rtol=1e-4, atol=1e-5)
+    # a vanished pilot (deep fade under LMMSE) is floored: finite output, no division by zero
+    dead = x.clone()
+    dead[:, :10] = 0
+    assert all(torch.isfinite(o.images).all() for o in model.decode(dead, torch.full((4, 3), 10.0)))
+    with pytest.raises(ValueError, match="at least 2 symbols"):
+        JsccConfig((1, 8, 8), (10, 1), gain_pilot=True)
+
+
+def test_clamped_output_clips_forward_and_passes_the_gradient() -> None:
+    from semcom.jscc.model import _clip01
+
+    pre = torch.tensor([-0.5, 0.25, 1.5], requires_grad=True)
+    out = _clip01(pre)
+    torch.testing.assert_close(out, torch.tensor([0.0, 0.25, 1.0]))
+    out.sum().backward()
+    torch.testing.assert_close(pre.grad, torch.ones(3))  # out-of-range outputs still learn
+    with pytest.raises(ValueError, match="output must be"):
+        JsccConfig((1, 8, 8), (10,), output="tanh")
+
+
+@pytest.mark.parametrize("arch", ["conv", "mlp", "conv-skip", "conv-pilot"])
 def test_decoder_i_uses_only_layers_1_to_i(arch: str) -> None:
     model = _tiny(arch)
     x = model.encode(torch.rand(4, 1, 8, 8))
@@ -361,6 +407,10 @@ def test_heads_only_changes_the_class_logits_and_nothing_else(
         assert torch.equal(b.images, a.images) and not torch.equal(b.logits, a.logits)
     card = json.loads((tmp_path / "run" / "best.json").read_text())
     assert card["train_config"]["heads_only"] is True
+    # the card states the architecture that was trained (the checkpoint's), not the option defaults
+    assert card["train_config"]["linear_skip"] is True and TrainConfig().linear_skip is False
+    assert card["train_config"]["enc_width"] == 8 and card["train_config"]["layer_symbols"] == [8, 8]
+    assert card["init_from"]["sha256"] == hashlib.sha256((tmp_path / "start.safetensors").read_bytes()).hexdigest()
     with pytest.raises(ValueError, match="ce_weight must be > 0"):
         TrainConfig(heads_only=True, ce_weight=0).validate()
 
@@ -439,6 +489,13 @@ def test_epochs_label_says_what_the_runs_trained() -> None:
     heads = {"epochs": 4, "init_from": {"epochs": 15, "total_epochs": 15}, "train_config": {"heads_only": True}}
     assert epochs_label(heads) == "15 (+4 heads only)"
     assert epochs_label({}) == "-"
+    # a chain: 15 epochs, a heads refit, 13 more epochs, another heads refit (older records: command only)
+    v3 = {"epochs": 15}
+    v3_heads = {"epochs": 4, "command": "semcom train --heads-only", "init_from": v3}
+    v4 = {"epochs": 13, "heads_only": False, "init_from": v3_heads}
+    card = {"epochs": 8, "train_config": {"heads_only": True}, "init_from": v4}
+    assert epochs_label(card) == "28 (15+13; +12 heads only)"
+    assert epochs_label({"epochs": 4, "init_from": {"epochs": 3, "total_epochs": 20}}) == "24 (17+3+4)"
 
 
 def test_psnr_loss_is_the_gradient_of_mean_psnr() -> None:

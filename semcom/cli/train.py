@@ -50,6 +50,10 @@ def train_cmd(
     linear_skip: bool | None = typer.Option(
         None, "--linear-skip/--no-linear-skip", help="linear pixel<->symbol shortcut beside the conv stacks [off]"
     ),
+    gain_pilot: bool | None = typer.Option(
+        None, "--gain-pilot/--no-gain-pilot", help="one symbol per layer tells the receiver its power gain [off]"
+    ),
+    output: str | None = typer.Option(None, help="decoder output map: sigmoid or clamp [sigmoid]"),
     snr_info: bool | None = typer.Option(None, "--snr-info/--no-snr-info", help="SNR side info to the decoders [on]"),
     channel: str | None = typer.Option(None, help="awgn, rayleigh or rician [awgn]"),
     block: str | None = typer.Option(None, help="fading block: image, layer or symbol [image]"),
@@ -122,6 +126,8 @@ def train_cmd(
         "dec_blocks": dec_blocks,
         "hires_blocks": hires_blocks,
         "linear_skip": linear_skip,
+        "gain_pilot": gain_pilot,
+        "output": output,
         "snr_info": snr_info,
         "channel": channel,
         "block": block,

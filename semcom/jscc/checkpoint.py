@@ -179,14 +179,34 @@ def total_epochs(card: dict[str, Any]) -> float | None:
     return float(own) + float(before)
 
 
+def _stages(card: dict[str, Any]) -> list[tuple[float, bool]]:
+    """The training runs behind a model, first run first: ``(epochs, heads_only)`` each."""
+    out: list[tuple[float, bool]] = []
+    node: dict[str, Any] | None = card
+    while node:
+        if node.get("epochs") is None:
+            break
+        heads = node.get("heads_only")
+        if heads is None:  # a card (train_config) or an older init_from record (only the command)
+            heads = (node.get("train_config") or {}).get("heads_only") or "--heads-only" in (node.get("command") or "")
+        out.append((float(node["epochs"]), bool(heads)))
+        earlier = float(node.get("total_epochs") or node["epochs"]) - float(node["epochs"])
+        node = node.get("init_from")
+        if not node and earlier > 0:  # the record ends here but counted earlier runs: keep their total
+            out.append((earlier, False))
+    return out[::-1]
+
+
 def epochs_label(card: dict[str, Any]) -> str:
-    """``"12"``, ``"18 (12+6)"`` for a model fine-tuned from another, ``"15 (+4 heads only)"`` for a
-    model whose last run trained only its semantic heads; ``"-"`` when unknown."""
-    own, total = card.get("epochs"), total_epochs(card)
-    if own is None or total is None:
+    """``"12"``; ``"18 (12+6)"`` for a model fine-tuned from another; ``"15 (+4 heads only)"`` when a
+    run trained only the semantic heads; ``"28 (15+13; +8 heads only)"`` for both; ``"-"`` when unknown."""
+    if card.get("epochs") is None:
         return "-"
-    if (card.get("train_config") or {}).get("heads_only"):
-        return f"{total - own:g} (+{own:g} heads only)"
-    if total == own:
-        return f"{own:g}"
-    return f"{total:g} ({total - own:g}+{own:g})"
+    stages = _stages(card)
+    full = [e for e, heads in stages if not heads]
+    heads = sum(e for e, h in stages if h)
+    label = f"{sum(full):g}"
+    parts = ["+".join(f"{e:g}" for e in full)] if len(full) > 1 else []
+    if heads:
+        parts.append(f"+{heads:g} heads only")
+    return f"{label} ({'; '.join(parts)})" if parts else label

@@ -11,7 +11,9 @@ Source Channel Coding With Attention Modules", Xu, Ai, Chen, Yang, Gunduz, 2021)
 one extra input feature map per layer.
 
 Power: each layer's ``k_i`` symbols are normalised per image to average power 1 per complex symbol,
-``x_i <- x_i * sqrt(k_i / sum_j |x_ij|^2)``.
+``x_i <- x_i * sqrt(k_i / sum_j |x_ij|^2)``. With ``gain_pilot`` the last symbol of each layer is a
+constant ``c_i`` before that scaling, so the receiver learns the gain ``s`` from it and undoes it:
+``x_hat_i <- x_hat_i / s_hat`` with ``s_hat = x_hat_pilot / c_i``.
 
 Receiver input: with perfect CSI the decoder gets the linear MMSE estimate
 ``x_hat = conj(h) y / (|h|^2 + N0)`` (bounded in deep fades, unlike zero forcing) and the effective
@@ -40,6 +42,15 @@ def normalize_power(z: torch.Tensor) -> torch.Tensor:
     """Scale each row of complex ``z`` ``[B, k]`` to average power 1 per complex symbol."""
     power = z.real.square() + z.imag.square()
     return z * torch.rsqrt(power.mean(dim=1, keepdim=True).clamp_min(1e-12))
+
+
+def _clip01(x: torch.Tensor) -> torch.Tensor:
+    """Clip to [0, 1] in the forward pass; identity gradient, so out-of-range outputs are pulled back."""
+    return x + (x.clamp(0.0, 1.0) - x).detach()
+
+
+def _output_map(kind: str):
+    return _clip01 if kind == "clamp" else torch.sigmoid
 
 
 def receiver_input(out: ChannelOutput) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,8 +103,10 @@ class _ConvDecoder(nn.Module):
         blocks: int = 1,
         hires_blocks: int = 0,
         linear_skip: bool = False,
+        output: str = "sigmoid",
     ) -> None:
         super().__init__()
+        self.output = _output_map(output)
         # linear shortcut: received maps at 1/4 resolution straight to the output pixels
         self.skip = (
             nn.Sequential(nn.Conv2d(in_ch, 16 * out_ch, 3, padding=1), nn.PixelShuffle(4)) if linear_skip else None
@@ -125,7 +138,7 @@ class _ConvDecoder(nn.Module):
         pre = self.up(f)
         if self.skip is not None:
             pre = pre + self.skip(feats)
-        images = torch.sigmoid(pre)
+        images = self.output(pre)
         logits = self.head(f) if self.head is not None else None
         return images, logits
 
@@ -133,16 +146,19 @@ class _ConvDecoder(nn.Module):
 class _MlpDecoder(nn.Module):
     """D_r (MLP): layers 1..r as ``[B, in_dim]`` reals -> image ``[B, C, H, W]`` and logits."""
 
-    def __init__(self, in_dim: int, width: int, image_shape: tuple[int, int, int], num_classes: int) -> None:
+    def __init__(
+        self, in_dim: int, width: int, image_shape: tuple[int, int, int], num_classes: int, output: str = "sigmoid"
+    ) -> None:
         super().__init__()
         self.image_shape = image_shape
+        self.output = _output_map(output)
         self.body = nn.Sequential(nn.Linear(in_dim, width), nn.PReLU(width), nn.Linear(width, width), nn.PReLU(width))
         self.out = nn.Linear(width, math.prod(image_shape))
         self.head = nn.Linear(width, num_classes) if num_classes > 0 else None
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         f = self.body(feats)
-        images = torch.sigmoid(self.out(f)).reshape(-1, *self.image_shape)
+        images = self.output(self.out(f)).reshape(-1, *self.image_shape)
         return images, (self.head(f) if self.head is not None else None)
 
 
@@ -171,6 +187,12 @@ class MultiResJscc(nn.Module):
         extra = 1 if config.snr_info else 0
         self.decoders = nn.ModuleList()
         self.skip: nn.Module | None = None
+        # pilot amplitudes c_i (log): about 2% of a layer's power with the encoder's initial output scale
+        self.pilot_log_amp = (
+            nn.Parameter(torch.tensor([math.log(0.05 * math.sqrt(k - 1)) for k in config.layer_symbols]))
+            if config.gain_pilot
+            else None
+        )
         if config.arch == "mlp":
             n = math.prod(config.image_shape)
             self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(n, fw), nn.PReLU(fw), nn.Linear(fw, fw), nn.PReLU(fw))
@@ -178,7 +200,9 @@ class MultiResJscc(nn.Module):
             in_dim = 0
             for k in config.layer_symbols:
                 in_dim += 2 * k + extra
-                self.decoders.append(_MlpDecoder(in_dim, config.dec_width, config.image_shape, config.num_classes))
+                self.decoders.append(
+                    _MlpDecoder(in_dim, config.dec_width, config.image_shape, config.num_classes, config.output)
+                )
             return
         self.trunk = nn.Sequential(
             nn.Conv2d(c, fw // 2, 5, stride=2, padding=2),
@@ -204,6 +228,7 @@ class MultiResJscc(nn.Module):
                     blocks=config.dec_blocks,
                     hires_blocks=config.hires_blocks,
                     linear_skip=config.linear_skip,
+                    output=config.output,
                 )
             )
 
@@ -236,9 +261,12 @@ class MultiResJscc(nn.Module):
         if self.skip is not None:
             feats = feats + self.skip(images)
         layers = []
-        for head, k in zip(self.heads, self.config.layer_symbols, strict=True):
+        for i, (head, k) in enumerate(zip(self.heads, self.config.layer_symbols, strict=True)):
             reals = head(feats).flatten(1)[:, : 2 * k]  # conv: first 2k reals of c_i maps; mlp: exactly 2k
             z = torch.view_as_complex(reals.reshape(-1, k, 2).contiguous())
+            if self.pilot_log_amp is not None:
+                pilot = self.pilot_log_amp[i].exp().to(z.real.dtype).expand(z.shape[0], 1)
+                z = torch.cat([z[:, : k - 1], torch.complex(pilot, torch.zeros_like(pilot))], dim=1)
             layers.append(normalize_power(z))
         return torch.cat(layers, dim=1)
 
@@ -263,6 +291,8 @@ class MultiResJscc(nn.Module):
         start = 0
         for i, k in enumerate(self.config.layer_symbols[: self._layers_in(symbols)]):
             z = symbols[:, start : start + k]
+            if self.pilot_log_amp is not None:
+                z = self._remove_gain(z, i)
             m = torch.view_as_real(z.contiguous()).reshape(z.shape[0], 2 * k)
             if conv:
                 size = self.config.layer_channels[i] * h * w
@@ -278,6 +308,19 @@ class MultiResJscc(nn.Module):
             maps.append(m)
             start += k
         return maps
+
+    def _remove_gain(self, z: torch.Tensor, layer: int) -> torch.Tensor:
+        """Divide a received layer ``[B, k]`` by its gain estimate ``s_hat = pilot / c`` (pilot: last symbol).
+
+        ``|pilot|`` is floored at ``0.02 sqrt(k)`` (a pilot with 0.04% of the layer's power) so that a
+        deep fade or a very noisy pilot cannot blow the layer up.
+        """
+        k = z.shape[1]
+        p = z[:, -1:]
+        mag = p.abs().clamp_min(0.02 * math.sqrt(k))
+        phase = torch.where(p.abs() > 0, p / p.abs().clamp_min(1e-30), torch.ones_like(p))
+        s_hat = phase * mag / self.pilot_log_amp[layer].exp()
+        return z / s_hat
 
     def _layers_in(self, symbols: torch.Tensor) -> int:
         return len(self.split_layers(symbols))

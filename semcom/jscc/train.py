@@ -24,6 +24,7 @@ run would have done.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -78,6 +79,8 @@ class TrainConfig:
     dec_blocks: int = 1
     hires_blocks: int = 0
     linear_skip: bool = False
+    gain_pilot: bool = False
+    output: str = "sigmoid"
     snr_info: bool = True
     arch: str = "conv"
     channel: str = "awgn"
@@ -157,6 +160,8 @@ def build_model(cfg: TrainConfig, image_shape: Sequence[int], num_classes: int) 
         dec_blocks=cfg.dec_blocks,
         hires_blocks=cfg.hires_blocks,
         linear_skip=cfg.linear_skip,
+        gain_pilot=cfg.gain_pilot,
+        output=cfg.output,
         snr_info=cfg.snr_info,
         arch=cfg.arch,
         name=name,
@@ -396,7 +401,7 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
         "layer_symbols": list(model.config.layer_symbols),
         "mode": cfg.mode,
         "command": command or " ".join(sys.argv),
-        "train_config": asdict(cfg),
+        "train_config": _effective_config(cfg, model),
         "init_from": _init_info(cfg.init),
     }
     t_start = time.monotonic()
@@ -537,17 +542,36 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
     return out / "best.safetensors"
 
 
+_ARCH_FIELDS = (
+    "arch", "enc_width", "dec_width", "enc_blocks", "dec_blocks", "hires_blocks", "linear_skip", "gain_pilot",
+    "output", "snr_info",
+)  # fmt: skip
+
+
+def _effective_config(cfg: TrainConfig, model: MultiResJscc) -> dict[str, Any]:
+    """``cfg`` as a dict, its architecture fields read off the model (with ``init`` the checkpoint's win)."""
+    out = asdict(cfg)
+    arch = model.config.to_dict()
+    out.update({k: arch[k] for k in _ARCH_FIELDS})
+    out["layers"] = model.num_layers
+    out["layer_symbols"] = list(model.config.layer_symbols)
+    return out
+
+
 def _init_info(init: str | None) -> dict[str, Any] | None:
     """Where a fine-tuned model started: the checkpoint, its name and its epochs (from its card)."""
     if not init:
         return None
     info: dict[str, Any] = {"path": init}
+    if Path(init).is_file():
+        info["sha256"] = hashlib.sha256(Path(init).read_bytes()).hexdigest()
     card = Path(init).with_suffix(".json")
     if card.is_file():
         try:
             old = json.loads(card.read_text())
             info.update({"name": old.get("name"), "epochs": old.get("epochs"), "channel": old.get("channel")})
             info["total_epochs"] = total_epochs(old)
+            info["heads_only"] = bool((old.get("train_config") or {}).get("heads_only"))
             # the whole recipe: the parent's own command and where it started from
             info["command"] = old.get("command")
             if old.get("init_from"):
