@@ -4,6 +4,7 @@ Writes ``bench/results/jscc_quality.json`` and prints Markdown tables for docs/b
 
     python bench/bench_jscc.py --mnist-root /work/shared/data --cifar-root ~/.cache/semcom-data
     python bench/bench_jscc.py --models mnist-mr3-awgn --count 2000
+    python bench/bench_jscc.py --models none --checkpoints "djscc v4=runs/cifar10-djscc-awgn-v4/best.safetensors"
 
 Quality: each model on its dataset's test split (first ``--count`` images, or all), through the
 channel it was trained for (AWGN, or Rayleigh with one gain per image and perfect CSI), at each SNR;
@@ -28,7 +29,7 @@ import torch
 
 from semcom.channels import build_channel
 from semcom.data import load_dataset
-from semcom.jscc.checkpoint import epochs_label
+from semcom.jscc.checkpoint import epochs_label, load_checkpoint
 from semcom.jscc.train import evaluate
 from semcom.zoo import list_models, load_model
 
@@ -63,7 +64,10 @@ def _monotone(rows: list[list[float]]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="", help="comma-separated zoo names (default: all available)")
+    ap.add_argument("--models", default="", help="comma-separated zoo names (default: all; none: no zoo model)")
+    ap.add_argument(
+        "--checkpoints", default="", help="'label=path,...': also training-run checkpoints (card: path.json)"
+    )
     ap.add_argument("--snrs", default="0,5,10,15,20")
     ap.add_argument("--count", type=int, default=0, help="test images per model (0: the whole test split)")
     ap.add_argument("--mnist-root", default="/work/shared/data")
@@ -77,7 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     snrs = [float(s) for s in args.snrs.split(",")]
     wanted = [m for m in args.models.split(",") if m]
-    entries = [e for e in list_models() if e.available and (not wanted or e.name in wanted)]
+    entries = [
+        (e.name, e.card, lambda e=e: load_model(e.name), e.size_bytes)
+        for e in list_models()
+        if e.available and (not wanted or e.name in wanted)
+    ]
+    for item in filter(None, args.checkpoints.split(",")):
+        label, path = item.split("=", 1)
+        card = json.loads(Path(path).with_suffix(".json").read_text())
+        entries.append((label, card, lambda p=path: load_checkpoint(p).eval(), Path(path).stat().st_size))
     roots = {"mnist": args.mnist_root, "cifar10": args.cifar_root}
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -88,12 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "models": {},
     }
-    for e in entries:
-        card = e.card
-        model = load_model(e.name)
+    for name, card, load, size_bytes in entries:
+        model = load()
         ds_name = card["dataset"]["name"]
         row: dict = {
-            "size_bytes": e.size_bytes,
+            "size_bytes": size_bytes,
             "parameters": card.get("parameters"),
             "epochs": epochs_label(card),
             "layer_symbols": card["layer_symbols"],
@@ -115,13 +126,13 @@ def main(argv: list[str] | None = None) -> int:
             row["test"] = {**q, "dataset": ds_name, "split": "test"}
             row["psnr_rises_with_layers"] = _monotone(q["psnr_db"])
             row["accuracy_rises_with_layers"] = _monotone(q["accuracy"]) if q["accuracy"] else None
-            if e.name.startswith("mnist"):
+            if ds_name == "mnist":
                 sample = load_dataset("mnist-sample", "test")
                 if args.count:
                     sample = sample.subset(min(args.count, len(sample)))
                 row["mnist_sample"] = evaluate(model, sample, _channel_for(card), snrs)
-        report["models"][e.name] = row
-        print(f"{e.name}: {json.dumps({k: v for k, v in row.items() if k != 'mnist_sample'})}", flush=True)
+        report["models"][name] = row
+        print(f"{name}: {json.dumps({k: v for k, v in row.items() if k != 'mnist_sample'})}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():  # keep other models' rows from earlier runs
