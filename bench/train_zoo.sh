@@ -79,6 +79,16 @@ run cifar10-djscc-awgn-v4:- --dataset cifar10 --data-root "$CIFAR" --loss psnr -
 run cifar10-mr3-awgn-v4:- --dataset cifar10 --data-root "$CIFAR" --loss psnr --ce-weight 0.01 \
     --init "${MR3_V3:-runs/cifar10-mr3-awgn-heads/best.safetensors}" --channel awgn $MORE --max-minutes 90
 
+# Experiment (2026-12-02, not shipped): Rayleigh block fading *without* CSI, from scratch, with and
+# without the gain pilot (--gain-pilot: the pilot symbol also carries h, so the receiver can undo it).
+# --output clamp: with the default sigmoid both runs' decoders saturated (pre-sigmoid about -23, an
+# all-black image, 10.1 dB at every SNR) within two epochs and never recovered.
+NOCSI="--dataset mnist --data-root $MNIST --exclude-mnist-sample --arch conv --enc-width 32 --dec-width 32 \
+    --layers 3 --rho 1/6 --channel rayleigh --block image --csi none --output clamp --epochs 8 --batch-size 64 \
+    --lr 1e-3 --max-minutes 14"
+run mnist-mr3-rayleigh-nocsi:- $NOCSI
+run mnist-mr3-rayleigh-nocsi-pilot:- $NOCSI --gain-pilot
+
 # Tried 2026-12-02 and not shipped: refitting the MNIST decoders only (--freeze-encoder, 4 epochs,
 # lr 3e-4, --ce-weight 0.05, from runs/mnist-mr3-awgn/best) to make accuracy rise with every layer at
 # high SNR. It gained 0.03 dB but left layers 2 and 3 within 0.05 pp of each other at 10-20 dB
