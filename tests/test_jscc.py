@@ -461,12 +461,13 @@ def test_train_cmd_yaml_config_and_overrides(tmp_path: Path, monkeypatch: pytest
     app = typer.Typer()
     app.command()(train_cmd)
     app.command("noop")(lambda: None)  # two commands: typer then expects the command name
-    result = CliRunner().invoke(
-        app, ["train-cmd", "--config", str(tmp_path / "cfg.yaml"), "--epochs", "1", "--no-progress"]
-    )
+    args = ["train-cmd", "--config", str(tmp_path / "cfg.yaml"), "--epochs", "1", "--no-progress"]
+    result = CliRunner().invoke(app, [*args, "--gain-pilot", "--output", "clamp"])
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "run" / "best.json").read_text())
     assert card["epochs"] == 1 and card["layer_symbols"] == [6, 6]  # CLI option overrides the YAML
+    assert card["architecture"]["gain_pilot"] is True and card["architecture"]["output"] == "clamp"
+    assert load_checkpoint(tmp_path / "run" / "best.safetensors").pilot_log_amp is not None
     bad = CliRunner().invoke(app, ["train-cmd", "--mode", "sideways"])
     assert bad.exit_code != 0
 
