@@ -82,7 +82,8 @@ run cifar10-mr3-awgn-v4:- --dataset cifar10 --data-root "$CIFAR" --loss psnr --c
 # Experiment (2026-12-02, not shipped): Rayleigh block fading *without* CSI, from scratch, with and
 # without the gain pilot (--gain-pilot: the pilot symbol also carries h, so the receiver can undo it).
 # --output clamp: with the default sigmoid both runs' decoders saturated (pre-sigmoid about -23, an
-# all-black image, 10.1 dB at every SNR) within two epochs and never recovered.
+# all-black image, 10.1 dB at every SNR) within two epochs and never recovered. Result (all layers, all
+# 10,000 test images, 0/10/20 dB): 16.68/21.15/22.56 dB without the pilot, 17.27/22.70/25.03 dB with it.
 NOCSI="--dataset mnist --data-root $MNIST --exclude-mnist-sample --arch conv --enc-width 32 --dec-width 32 \
     --layers 3 --rho 1/6 --channel rayleigh --block image --csi none --output clamp --epochs 8 --batch-size 64 \
     --lr 1e-3 --max-minutes 14"
