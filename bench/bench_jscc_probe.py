@@ -30,7 +30,7 @@ VARIANTS: dict[str, list[str]] = {
     "plain (zoo v1 architecture)": [],
     "plain trained at fixed 10 dB": ["--snr-min", "10", "--snr-max", "10"],
     "linear skip": ["--linear-skip"],
-    "linear skip and PSNR loss": ["--linear-skip", "--loss", "psnr"],
+    "linear skip and PSNR loss": _V3,
     "64 channels and half-resolution blocks": ["--enc-width", "64", "--dec-width", "64", "--hires-blocks", "1"],
     "linear skip + PSNR loss + clamped output": [*_V3, "--output", "clamp"],
     "linear skip + PSNR loss + gain pilot": [*_V3, "--gain-pilot"],

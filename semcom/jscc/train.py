@@ -24,7 +24,6 @@ run would have done.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import sys
@@ -41,7 +40,7 @@ from torch import nn
 
 from semcom.channels import Channel, build_channel
 from semcom.data import ImageDataset, load_dataset, mnist_sample_indices
-from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint, total_epochs
+from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint, sha256_file, total_epochs
 from semcom.jscc.config import JsccConfig, split_symbols, symbols_for_ratio
 from semcom.jscc.model import MultiResJscc
 from semcom.metrics import psnr
@@ -542,17 +541,11 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
     return out / "best.safetensors"
 
 
-_ARCH_FIELDS = (
-    "arch", "enc_width", "dec_width", "enc_blocks", "dec_blocks", "hires_blocks", "linear_skip", "gain_pilot",
-    "output", "snr_info",
-)  # fmt: skip
-
-
 def _effective_config(cfg: TrainConfig, model: MultiResJscc) -> dict[str, Any]:
     """``cfg`` as a dict, its architecture fields read off the model (with ``init`` the checkpoint's win)."""
     out = asdict(cfg)
     arch = model.config.to_dict()
-    out.update({k: arch[k] for k in _ARCH_FIELDS})
+    out.update({k: arch[k] for k in out.keys() & arch.keys()})  # the options that are JsccConfig fields
     out["layers"] = model.num_layers
     out["layer_symbols"] = list(model.config.layer_symbols)
     return out
@@ -564,7 +557,7 @@ def _init_info(init: str | None) -> dict[str, Any] | None:
         return None
     info: dict[str, Any] = {"path": init}
     if Path(init).is_file():
-        info["sha256"] = hashlib.sha256(Path(init).read_bytes()).hexdigest()
+        info["sha256"] = sha256_file(init)
     card = Path(init).with_suffix(".json")
     if card.is_file():
         try:
