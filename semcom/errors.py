@@ -1,6 +1,6 @@
 """Errors that semcom reports to users as one clear line (no traceback in the CLI)."""
 
-__all__ = ["CheckpointError", "DatasetError", "ScenarioError", "SemcomError"]
+__all__ = ["CheckpointError", "DatasetError", "ModelConfigError", "ScenarioError", "SemcomError"]
 
 
 class SemcomError(Exception):
@@ -17,3 +17,7 @@ class CheckpointError(SemcomError):
 
 class ScenarioError(SemcomError):
     """A scenario file is invalid (the message names file, line and field)."""
+
+
+class ModelConfigError(SemcomError, ValueError):
+    """A model architecture cannot be built as asked (also a ValueError for library callers)."""

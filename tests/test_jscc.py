@@ -156,6 +156,11 @@ def test_clamped_output_clips_forward_and_passes_the_gradient() -> None:
     torch.testing.assert_close(pre.grad, torch.ones(3))  # out-of-range outputs still learn
     with pytest.raises(ValueError, match="output must be"):
         JsccConfig((1, 8, 8), (10,), output="tanh")
+    # the CLI reports architecture errors as one line: they are SemcomErrors as well as ValueErrors
+    from semcom.errors import SemcomError
+
+    with pytest.raises(SemcomError, match="cannot split"):
+        split_symbols(5, 6)
 
 
 @pytest.mark.parametrize("arch", ["conv", "mlp", "conv-skip", "conv-pilot"])

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from semcom.errors import ModelConfigError
+
 __all__ = ["JsccConfig", "parse_ratio", "split_symbols", "symbols_for_ratio"]
 
 
@@ -36,14 +38,14 @@ def symbols_for_ratio(image_shape: Sequence[int], rho: str | float | Fraction) -
     n = math.prod(int(s) for s in image_shape)
     k = math.floor(n * parse_ratio(rho))
     if k < 1:
-        raise ValueError(f"bandwidth ratio {rho} leaves no channel use for {n} source dimensions")
+        raise ModelConfigError(f"bandwidth ratio {rho} leaves no channel use for {n} source dimensions")
     return int(k)
 
 
 def split_symbols(total: int, num_layers: int) -> tuple[int, ...]:
     """Split ``total`` symbols into ``num_layers`` near-equal layers, remainder to the first layers."""
     if num_layers < 1 or total < num_layers:
-        raise ValueError(f"cannot split {total} symbols into {num_layers} layers")
+        raise ModelConfigError(f"cannot split {total} symbols into {num_layers} layers")
     base, rem = divmod(total, num_layers)
     return tuple(base + (1 if i < rem else 0) for i in range(num_layers))
 
@@ -108,17 +110,17 @@ class JsccConfig:
     def __post_init__(self) -> None:
         _, h, w = self.image_shape
         if self.arch == "conv" and (h % 4 or w % 4):
-            raise ValueError(f"image height and width must be divisible by 4, got {h}x{w}")
+            raise ModelConfigError(f"image height and width must be divisible by 4, got {h}x{w}")
         if self.arch not in ("conv", "mlp"):
-            raise ValueError(f"arch must be 'conv' or 'mlp', not {self.arch!r}")
+            raise ModelConfigError(f"arch must be 'conv' or 'mlp', not {self.arch!r}")
         if not self.layer_symbols or any(k < 1 for k in self.layer_symbols):
-            raise ValueError(f"layer_symbols must be positive counts, got {self.layer_symbols}")
+            raise ModelConfigError(f"layer_symbols must be positive counts, got {self.layer_symbols}")
         if self.gain_pilot and min(self.layer_symbols) < 2:
-            raise ValueError("gain_pilot needs at least 2 symbols per layer (one is the pilot)")
+            raise ModelConfigError("gain_pilot needs at least 2 symbols per layer (one is the pilot)")
         if self.output not in ("sigmoid", "clamp"):
-            raise ValueError(f"output must be 'sigmoid' or 'clamp', not {self.output!r}")
+            raise ModelConfigError(f"output must be 'sigmoid' or 'clamp', not {self.output!r}")
         if min(self.enc_blocks, self.dec_blocks, self.hires_blocks) < 0:
-            raise ValueError("enc_blocks, dec_blocks and hires_blocks must be >= 0")
+            raise ModelConfigError("enc_blocks, dec_blocks and hires_blocks must be >= 0")
         object.__setattr__(self, "image_shape", tuple(int(v) for v in self.image_shape))
         object.__setattr__(self, "layer_symbols", tuple(int(v) for v in self.layer_symbols))
 
