@@ -5,7 +5,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["REGISTRIES", "catalog"]
+__all__ = ["REGISTRIES", "SYSTEM_TYPES", "catalog"]
+
+#: The ``type`` words of a scenario's systems (semcom.scenarios.schema), for ``semcom list systems``.
+SYSTEM_TYPES: dict[str, str] = {
+    "jscc": "deep JSCC: a zoo model (`semcom models`) or a checkpoint",
+    "linear": "linear analog code (SoftCast / KLT, LMMSE receiver): an anchored zoo model's own, or a "
+    "`semcom fit-linear` file",
+    "sscc": "separate coding: image codec + 5G LDPC + QAM on the same channel uses, or the capacity bound",
+    "receiver": "a JSCC model whose class decisions come from a trained semantic receiver",
+    "plugin": "a system from an installed plug-in factory",
+}
 
 # kind -> (module, registry attribute). Nothing here names an entry: the registries do.
 REGISTRIES: dict[str, tuple[str, str]] = {
@@ -25,7 +35,7 @@ def catalog(kinds: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     from semcom.data import DATASETS
 
     out: dict[str, list[dict[str, Any]]] = {}
-    wanted = kinds or [*REGISTRIES, "mcs", "datasets"]
+    wanted = kinds or ["systems", *REGISTRIES, "mcs", "datasets"]
     for kind in wanted:
         if kind == "mcs":
             from semcom.sscc.mcs import MCS_TABLE
@@ -38,12 +48,15 @@ def catalog(kinds: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
                           {"name": "capacity", "description": "ideal: error-free floor(k log2(1 + |h|^2 SNR)) bits",
                            "origin": "semcom"}]
             continue
+        if kind == "systems":
+            out[kind] = [{"name": name, "description": text, "origin": "semcom"} for name, text in SYSTEM_TYPES.items()]
+            continue
         if kind == "datasets":
             out[kind] = [{"name": s.name, "description": s.description, "origin": "semcom"}
                          for s in DATASETS.values()]
             continue
         if kind not in REGISTRIES:
-            raise KeyError(f"unknown kind '{kind}'; one of: {', '.join([*REGISTRIES, 'mcs', 'datasets'])}")
+            raise KeyError(f"unknown kind '{kind}'; one of: {', '.join(['systems', *REGISTRIES, 'mcs', 'datasets'])}")
         module, attr = REGISTRIES[kind]
         try:
             registry = getattr(importlib.import_module(module), attr)

@@ -22,6 +22,7 @@ __all__ = [
     "ber",
     "bler",
     "ms_ssim",
+    "pooled_psnr",
     "psnr",
     "ssim",
     "summarize",
@@ -44,6 +45,16 @@ def psnr(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
     _check_pair(reference, estimate)
     mse = (reference.float() - estimate.float()).square().flatten(1).mean(dim=1)
     return (-10.0 * torch.log10(mse.clamp_min(10 ** (-MAX_PSNR_DB / 10)))).clamp_max(MAX_PSNR_DB)
+
+
+def pooled_psnr(per_image_psnr_db: torch.Tensor) -> torch.Tensor:
+    """Pooled PSNR ``10 log10(1 / mean MSE)`` over a set, from its per-image PSNRs ``[N]`` in dB.
+
+    The convention of published deep-JSCC code; it weights the worst images more than the mean of
+    per-image PSNRs does, so it is lower or equal.
+    """
+    mse = torch.pow(10.0, -per_image_psnr_db.double() / 10.0)
+    return -10.0 * torch.log10(mse.mean())
 
 
 def ssim(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:

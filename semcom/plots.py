@@ -1,10 +1,10 @@
 """Plots of a results table: PSNR vs SNR and accuracy vs SNR (PNG and PDF).
 
-One line per (system, user, layer); JSCC solid, SSCC dashed (from each system's ``kind``), error bars
-the 95% confidence half-widths of the table. The x axis is the user's own SNR; in a sweep where some
-users keep a fixed SNR, those users are drawn against the sweeping user's SNR (the legend says
-"fixed"). Figures are drawn on matplotlib's Agg canvas without pyplot, so nothing here changes the
-backend of the calling program (a notebook keeps its own).
+One line per (system, user, layer); JSCC solid, SSCC dashed, the linear analog code dash-dotted (from
+each system's ``kind``), error bars the 95% confidence half-widths of the table. The x axis is the
+user's own SNR; in a sweep where some users keep a fixed SNR, those users are drawn against the
+sweeping user's SNR (the legend says "fixed"). Figures are drawn on matplotlib's Agg canvas without
+pyplot, so nothing here changes the backend of the calling program (a notebook keeps its own).
 
 >>> from semcom.plots import plot_results
 >>> plot_results("results/quickstart")   # doctest: +SKIP
@@ -30,7 +30,7 @@ PLOTS: dict[str, tuple[str, str, str, float]] = {
     "accuracy_vs_snr": ("accuracy", "accuracy_ci95", "top-1 accuracy (%)", 100.0),
 }
 #: line style per system kind; other kinds are dotted.
-LINESTYLES = {"jscc": "-", "sscc": "--"}
+LINESTYLES = {"jscc": "-", "sscc": "--", "linear": "-."}
 _MARKERS = "osD^vPX*<>"
 
 

@@ -225,10 +225,15 @@ def test_seeds_are_hashes_of_their_path() -> None:
 
 
 def test_user_errors_are_clear(tiny: Path, tmp_path: Path) -> None:
-    too_many = parse_scenario(TINY.replace("    resolution: 2\n", "    resolution: 3\n"), tiny)
-    with pytest.raises(ScenarioError, match=r"tiny\.yaml:23: users\[0\]\.resolution: user 'near' asks for 3 "
-                                            r"layers but system 'cliff' has 2"):
+    too_many = parse_scenario(TINY.replace("    resolution: 2\n", "    resolution: 4\n"), tiny)
+    with pytest.raises(ScenarioError, match=r"tiny\.yaml:23: users\[0\]\.resolution: user 'near' asks for 4 "
+                                            r"layers but the most any system here has is 3"):
         run_scenario(too_many)
+    # a system with fewer layers serves a user with all it has: 'cliff' (2 layers) for a 3-layer user
+    deeper = run_scenario(parse_scenario(TINY.replace("    resolution: 2\n", "    resolution: 3\n"), tiny),
+                          quick=True)
+    layers = {(r["system"], r["user"]): r["layer"] for r in deeper.rows}
+    assert layers[("lin", "near")] == 3 and layers[("cliff", "near")] == 2
     missing = parse_scenario(TINY.replace(FACTORY, "no_such_module:build"), tiny)
     with pytest.raises(ScenarioError, match="cannot import no_such_module"):
         run_scenario(missing)

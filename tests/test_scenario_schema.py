@@ -75,7 +75,7 @@ BAD = [
     ("wrong word", "  type: awgn\n", "  type: awgn\n  block: frame\n", "channel.block", "block: frame",
      ["'frame' is not allowed", "allowed: 'image', 'layer' or 'symbol'"]),
     ("unknown system type", "    type: plugin\n", "    type: digital\n", "systems[0].type", "type: digital",
-     ["'digital' is not allowed", "allowed: jscc, sscc, plugin"]),
+     ["'digital' is not allowed", "allowed: jscc, sscc, linear, plugin"]),
     ("field of another system type", "    model: mnist-mr3-awgn\n",
      "    model: mnist-mr3-awgn\n    codec: jpeg\n", "systems[1].codec", "    codec: jpeg\n  - name: digital",
      ["unknown field 'codec'; allowed: name, mode, type, model"]),
@@ -139,7 +139,7 @@ def test_missing_top_level_section(tmp_path: Path) -> None:
 def test_missing_system_type(tmp_path: Path) -> None:
     text = BASE.replace("    type: plugin\n", "", 1)
     with pytest.raises(ScenarioError, match=r"bad\.yaml:8: systems\[0\]\.type: missing; allowed: jscc, sscc, "
-                                            r"plugin"):
+                                            r"linear, plugin"):
         load_scenario(_write(tmp_path, text))
 
 
@@ -227,7 +227,9 @@ def test_builtin_scenarios_are_valid_and_copied() -> None:
     assert copies == {p.name for p in BUILTIN_DIR.glob("*.yaml")}
     quick = load_scenario("quickstart")
     assert quick.dataset.name == "mnist-sample"
-    assert [(u.snr_values(), u.resolution) for u in quick.users] == [([2.0], 1), ([8.0], 2), ([15.0], 3)]
+    assert [(u.snr_values(), u.resolution) for u in quick.users] == [([0.0, 4.0, 8.0, 12.0, 16.0, 20.0], 3)]
+    # the story on one sweep: the JSCC, the linear code it is built on, and the SSCC on one layer
+    assert [s.type for s in quick.systems] == ["jscc", "linear", "sscc"] and quick.systems[2].one_layer
     broadcast = load_scenario("broadcast-rayleigh")
     assert len(broadcast.sweeping_users()) == 3 and broadcast.channel.type == "rayleigh"
     assert sorted({u.resolution for u in broadcast.users}) == [1, 2, 3]
@@ -245,7 +247,7 @@ def test_cli_validate() -> None:
     runner = CliRunner()
     ok = runner.invoke(app, ["validate", "quickstart"])
     assert ok.exit_code == 0, ok.output
-    assert "ok:" in ok.output and "far (2 dB, 1 layer" in ok.output
+    assert "ok:" in ok.output and "rx (0..20 dB, 3 layers" in ok.output
     schema = runner.invoke(app, ["validate", "--schema"])
     assert schema.exit_code == 0
     assert json.loads(schema.output) == scenario_json_schema()
@@ -267,3 +269,18 @@ def test_cli_module_and_registry_do_not_import_torch() -> None:
     code = ("import sys, semcom.cli.scenario\nfrom semcom.scenarios import SCENARIOS\n"
             "assert SCENARIOS.names()\nassert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+@pytest.mark.parametrize("value, word", [(".nan", "finite"), (".inf", "finite"),
+                                          ("-500", "greater than or equal to -50"),
+                                          ("[0, 400]", "less than or equal to 100")])
+def test_snr_must_be_finite_and_bounded(tmp_path: Path, value: str, word: str) -> None:
+    text = f"""\
+name: bad
+dataset: {{name: mnist-sample, images: 4}}
+systems: [{{name: lin, type: linear, code: mnist-mr3-awgn}}]
+users:
+  - {{name: a, snr_db: {value}, resolution: 1}}
+"""
+    with pytest.raises(ScenarioError, match=rf"bad\.yaml:5: users\[0\]\.snr_db.*{word}"):
+        load_scenario(_write(tmp_path, text))

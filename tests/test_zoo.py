@@ -70,7 +70,9 @@ def test_zoo_model_runs_as_system(name: str) -> None:
 def test_mnist_quickstart_model_trained_without_the_offline_sample() -> None:
     card = zoo.model_card("mnist-mr3-awgn")
     assert card["train_config"]["exclude_mnist_sample"] is True
-    assert card["dataset"]["images"] == 55_000
+    # 60,000 minus the 5,000 of the offline sample minus the 5,000 of the validation split
+    assert card["dataset"]["images"] == 50_000
+    assert card["dataset"]["validation"]["images"] == 5_000
 
 
 def test_corrupt_zoo_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,6 +28,7 @@ _COMMANDS = [
     ("semcom.cli.scenario", "show_cmd", "show"),
     ("semcom.cli.scenario", "plot_cmd", "plot"),
     ("semcom.cli.train", "train_cmd", "train"),
+    ("semcom.cli.linear", "fit_linear_cmd", "fit-linear"),
     ("semcom.cli.receivers", "train_receiver_cmd", "train-receiver"),
 ]
 

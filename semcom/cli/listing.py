@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def list_cmd(
-    kind: str = typer.Argument(None, help="Only this kind: channels, codecs, mcs, models, receivers, "
+    kind: str = typer.Argument(None, help="Only this kind: systems, channels, codecs, mcs, models, receivers, "
                                           "scenarios, datasets."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:

@@ -39,7 +39,15 @@ def train_cmd(
     layers: int | None = typer.Option(None, help="number of layers L (1 = single-layer deep JSCC) [3]"),
     rho: str | None = typer.Option(None, help="total bandwidth ratio k/n, e.g. 1/6 [1/6]"),
     layer_symbols: str | None = typer.Option(None, help="explicit symbols per layer, e.g. 192,160,160"),
-    arch: str | None = typer.Option(None, help="conv or mlp [conv]"),
+    arch: str | None = typer.Option(
+        None, help="conv, mlp, or anchored (the linear analog code plus learned refinements) [conv]"
+    ),
+    anchor_transform: str | None = typer.Option(None, help="anchored: linear code transform, klt or dct [klt]"),
+    anchor_allocation: str | None = typer.Option(None, help="anchored: power allocation, mmse or softcast [mmse]"),
+    anchor_design_snr: float | None = typer.Option(None, help="anchored: SNR in dB the allocation is made for [10]"),
+    anchor_power: str | None = typer.Option(
+        None, help="anchored: power normalisation, average (over images) or per-image (pilot) [average]"
+    ),
     enc_width: int | None = typer.Option(None, help="encoder channels (conv) / hidden size (mlp) [32]"),
     dec_width: int | None = typer.Option(None, help="decoder channels (conv) / hidden size (mlp) [32]"),
     enc_blocks: int | None = typer.Option(None, help="encoder residual blocks at 1/4 resolution (conv) [1]"),
@@ -85,20 +93,40 @@ def train_cmd(
     out: str | None = typer.Option(None, "--out", "-o", help="run directory for checkpoints [runs/jscc]"),
     resume: bool | None = typer.Option(None, "--resume/--restart", help="continue from OUT/latest.* if present [on]"),
     init: str | None = typer.Option(None, help="fine-tune from this checkpoint (.safetensors)"),
-    eval_count: int | None = typer.Option(None, help="test images evaluated after each epoch [1000]"),
+    eval_count: int | None = typer.Option(None, help="validation images scored after each epoch [1000]"),
+    validation: int | None = typer.Option(
+        None, help="training images held out as the validation split (picks the best checkpoint) [2000]"
+    ),
+    validation_seed: int | None = typer.Option(None, help="seed of the validation draw [0]"),
+    device: str | None = typer.Option(None, help="cpu, cuda or auto [cpu]"),
     eval_snrs: str | None = typer.Option(None, help="evaluation SNRs in dB [0,5,10,15,20]"),
     final_eval_count: int | None = typer.Option(None, help="test images for the final card (default: all)"),
     max_minutes: float | None = typer.Option(None, help="stop (resumably) before exceeding this wall time"),
     zoo_name: str | None = typer.Option(None, help="also write each new best into the zoo under this name"),
     zoo_dir: str | None = typer.Option(None, help="zoo directory (default: the package's zoo/weights)"),
     progress: bool | None = typer.Option(None, "--progress/--no-progress", help="progress bar [on]"),
+    finish: bool = typer.Option(
+        False, "--finish", help="no training: score OUT's best checkpoint on the whole test split and write the "
+        "numbers into its card (and the zoo copy with --zoo-name); for a run that stopped before its final "
+        "evaluation"
+    ),
 ) -> None:
     """Train a multi-resolution deep JSCC model (L layers, decoders D_1..D_L, semantic heads).
 
     Example: semcom train --dataset mnist --data-root ../shared/data --arch mlp --epochs 10 --out runs/mnist
     """
     from semcom.errors import SemcomError
-    from semcom.jscc.train import TrainConfig, train
+    from semcom.jscc.train import TrainConfig, finish_run, train
+
+    if finish:
+        if out is None:
+            raise SemcomError("--finish needs --out, the run directory to finish")
+        try:
+            card = finish_run(out, zoo_name=zoo_name, zoo_dir=zoo_dir, data_root=data_root)
+        except ValueError as exc:
+            raise SemcomError(str(exc)) from None
+        typer.echo(f"test PSNR by layer: {card['test']['psnr_db']}")
+        return
 
     values: dict[str, Any] = {}
     if config is not None:
@@ -120,6 +148,10 @@ def train_cmd(
         "rho": rho,
         "layer_symbols": _int_list(layer_symbols),
         "arch": arch,
+        "anchor_transform": anchor_transform,
+        "anchor_allocation": anchor_allocation,
+        "anchor_design_snr": anchor_design_snr,
+        "anchor_power": anchor_power,
         "enc_width": enc_width,
         "dec_width": dec_width,
         "enc_blocks": enc_blocks,
@@ -152,6 +184,9 @@ def train_cmd(
         "resume": resume,
         "init": init,
         "eval_count": eval_count,
+        "validation": validation,
+        "validation_seed": validation_seed,
+        "device": device,
         "eval_snrs": _float_list(eval_snrs),
         "final_eval_count": final_eval_count,
         "max_minutes": max_minutes,

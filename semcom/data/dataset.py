@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -70,6 +70,20 @@ class ImageDataset:
             sel = sel[:count]
         return ImageDataset(self.name, self.split, self.pixels[sel], self.labels[sel], self.classes,
                             self.indices[sel])
+
+    def split_validation(self, count: int, seed: int = 0) -> tuple[ImageDataset, ImageDataset]:
+        """``(train, validation)``: ``count`` images drawn at random (seeded) become the validation split.
+
+        The same ``count`` and ``seed`` on the same dataset always give the same split; both parts keep
+        the dataset's order and their ``indices`` say which official images they are.
+        """
+        if not 0 < count < len(self):
+            raise ValueError(f"validation split of {count} images from {len(self)}: need 0 < count < {len(self)}")
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        held = torch.zeros(len(self), dtype=torch.bool)
+        held[order[:count]] = True
+        train, val = self.subset(keep=~held), self.subset(keep=held)
+        return train, replace(val, split="validation")
 
     def batches(
         self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,

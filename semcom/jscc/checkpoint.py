@@ -10,17 +10,19 @@ Opening any of these never runs code from the file: safetensors and JSON are pur
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from semcom import storage
 from semcom.errors import CheckpointError
+from semcom.jscc.anchored import build_jscc
 from semcom.jscc.config import JsccConfig
 from semcom.jscc.model import MultiResJscc
 from semcom.provenance import library_versions
+from semcom.storage import card_path, load_card, sha256_file, verify_card, write_checkpoint
 
 __all__ = [
     "FORMAT",
@@ -38,20 +40,6 @@ __all__ = [
 FORMAT = "semcom-jscc/1"
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def card_path(weights: str | Path) -> Path:
-    """The card that belongs to a weights file: same stem, ``.json``."""
-    return Path(weights).with_suffix(".json")
-
-
 def save_checkpoint(
     model: MultiResJscc,
     path: str | Path,
@@ -63,64 +51,16 @@ def save_checkpoint(
     Returns the weights path. ``dtype=torch.float16`` halves the file (the zoo uses it); loading
     always gives float32 weights.
     """
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        path = path.with_suffix(".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_suffix(".safetensors.tmp")
-    save_file(state, str(tmp), metadata={"format": FORMAT, "semcom_config": model.config.to_json()})
-    tmp.chmod(0o644)
-    tmp.replace(path)
-    full = dict(card or {})
-    full["architecture"] = model.config.to_dict()
-    full["storage_dtype"] = str(dtype).removeprefix("torch.")
-    full["parameters"] = sum(int(v.numel()) for v in state.values())
-    full["weights_file"] = path.name
-    full["size_bytes"] = path.stat().st_size
-    full["sha256"] = sha256_file(path)
-    full.setdefault("library_versions", library_versions())
-    cp = card_path(path)
-    cp.with_suffix(".json.tmp").write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
-    cp.with_suffix(".json.tmp").replace(cp)
-    return path
+    full = {**(card or {}), "architecture": model.config.to_dict()}
+    meta = {"format": FORMAT, "semcom_config": model.config.to_json()}
+    return write_checkpoint(model.state_dict(), path, meta, full, dtype)
 
 
 def read_tensors(
     path: str | Path, meta_key: str, what: str, fmt: str = FORMAT
 ) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    """Open a semcom safetensors file: ``(metadata, float32 tensors)``; tensors only, no code runs.
-
-    Raises ``CheckpointError`` when the file is unreadable or is not a semcom ``what`` checkpoint
-    (its metadata lacks the format tag ``fmt`` or the key ``meta_key``).
-    """
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            meta = fh.metadata() or {}
-            state = {k: fh.get_tensor(k).float() for k in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
-    if meta.get("format") != fmt or meta_key not in meta:
-        raise CheckpointError(
-            f"{path}: not a semcom {what} checkpoint (format {meta.get('format')!r}, expected {fmt!r})"
-        )
-    return meta, state
-
-
-def load_card(path: str | Path) -> dict[str, Any]:
-    """Read the JSON card of a weights file (or the card path itself)."""
-    p = Path(path)
-    cp = p if p.suffix == ".json" else card_path(p)
-    try:
-        return json.loads(cp.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{cp}: model card not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{cp}: model card is not valid JSON ({exc})") from None
+    """:func:`semcom.storage.read_tensors` with the JSCC format tag as default."""
+    return storage.read_tensors(path, meta_key, what, fmt)
 
 
 def load_checkpoint(
@@ -145,14 +85,8 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
-    if verify and card_path(path).is_file():
-        card = load_card(path)
-        want = card.get("sha256")
-        if want and sha256_file(path) != want:
-            raise CheckpointError(
-                f"{path}: sha256 does not match its card {card_path(path).name} "
-                "(file corrupt or replaced); download or train it again"
-            )
+    if verify:
+        verify_card(path)
     meta, state = read_tensors(path, "semcom_config", "JSCC")
     try:
         config = JsccConfig.from_dict(json.loads(meta["semcom_config"]))
@@ -160,7 +94,7 @@ def load_checkpoint(
         raise CheckpointError(f"{path}: invalid architecture in metadata ({exc})") from None
     if expect is not None and config != expect:
         raise CheckpointError(f"{path}: architecture {config} does not match the expected {expect}")
-    model = MultiResJscc(config)
+    model = build_jscc(config)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -62,8 +62,10 @@ class JsccConfig:
         dec_width: channels of each decoder.
         snr_info: feed each layer's effective SNR (dB) to the decoders as an extra feature map, so one
             model serves all SNRs (SNR-adaptive decoding).
-        arch: ``"conv"`` (convolutional, any H, W divisible by 4) or ``"mlp"`` (fully connected, for
-            small images such as MNIST; ``enc_width``/``dec_width`` are then the hidden sizes).
+        arch: ``"conv"`` (convolutional, any H, W divisible by 4), ``"mlp"`` (fully connected, for
+            small images such as MNIST; ``enc_width``/``dec_width`` are then the hidden sizes) or
+            ``"anchored"`` (the linear analog code plus convolutional refinements that start at zero,
+            :class:`~semcom.jscc.anchored.AnchoredJscc`).
         name: free-form architecture name for cards (``"mr-jscc"``, ``"deep-jscc"``).
         enc_blocks: residual blocks of the encoder trunk at 1/4 resolution (conv).
         dec_blocks: residual blocks of each decoder at 1/4 resolution (conv).
@@ -82,6 +84,9 @@ class JsccConfig:
             ``s_hat = pilot / c_i``. Without it the decoder must guess ``s`` from the content: a
             linear code loses 2.6 dB at 10 dB and 6.6 dB at 20 dB to a blind gain on CIFAR-10
             (docs/jscc.md). Without CSI the pilot also gives the receiver the channel gain.
+        anchor: arch ``"anchored"`` only: the linear code's options, keys of
+            :class:`~semcom.analog.code.LinearCodeConfig` (``transform``, ``allocation``,
+            ``design_snr_db``, ``power``); None takes its defaults.
         output: decoder output map, ``"sigmoid"`` or ``"clamp"`` (identity clipped to [0, 1], with the
             gradient of the identity), which keeps the linear shortcut linear in the pixels.
 
@@ -105,14 +110,24 @@ class JsccConfig:
     linear_skip: bool = False
     gain_pilot: bool = False
     output: str = "sigmoid"
+    anchor: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _, h, w = self.image_shape
         if self.arch == "conv" and (h % 4 or w % 4):
             raise ModelConfigError(f"image height and width must be divisible by 4, got {h}x{w}")
-        if self.arch not in ("conv", "mlp"):
-            raise ModelConfigError(f"arch must be 'conv' or 'mlp', not {self.arch!r}")
+        if self.arch not in ("conv", "mlp", "anchored"):
+            raise ModelConfigError(f"arch must be 'conv', 'mlp' or 'anchored', not {self.arch!r}")
+        if self.arch == "anchored" and (h % 4 or w % 4):
+            raise ModelConfigError(f"image height and width must be divisible by 4, got {h}x{w}")
+        if self.anchor is not None and self.arch != "anchored":
+            raise ModelConfigError("anchor options apply to arch 'anchored' only")
+        if self.arch == "anchored" and self.linear_skip:
+            raise ModelConfigError("arch 'anchored' has its linear paths already: linear_skip does not apply")
+        if self.arch == "anchored" and self.gain_pilot:
+            raise ModelConfigError("arch 'anchored' sends its pilots through anchor power 'per-image', "
+                                   "not gain_pilot")
         if not self.layer_symbols or any(k < 1 for k in self.layer_symbols):
             raise ModelConfigError(f"layer_symbols must be positive counts, got {self.layer_symbols}")
         if self.gain_pilot and min(self.layer_symbols) < 2:

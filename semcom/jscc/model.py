@@ -50,6 +50,9 @@ def _clip01(x: torch.Tensor) -> torch.Tensor:
 
 
 def _output_map(kind: str):
+    """``"sigmoid"``, ``"clamp"`` (:func:`_clip01`) or ``"identity"`` (a residual added elsewhere)."""
+    if kind == "identity":
+        return nn.Identity()
     return _clip01 if kind == "clamp" else torch.sigmoid
 
 
@@ -356,6 +359,15 @@ class MultiResJscc(nn.Module):
             outs.append(JsccOutput(j, images, logits))
         return outs
 
+    def semantic_heads(self) -> list[nn.Module]:
+        """The decoders' semantic heads (what ``heads_only`` training updates)."""
+        return [d.head for d in self.decoders if d.head is not None]
+
+    def receive(self, out: ChannelOutput, resolutions: Sequence[int] | None = None) -> list[JsccOutput]:
+        """Decode a channel output of layers 1..r (:func:`receiver_input`) with D_1..D_r (or ``resolutions``)."""
+        x_hat, snr = receiver_input(out)
+        return self.decode(x_hat, self.layer_snr_db(snr, self._layers_in(x_hat)), resolutions)
+
     def layer_snr_db(self, snr: torch.Tensor, resolution: int) -> torch.Tensor:
         """Mean effective SNR of each layer in dB, ``[B, r]``, from per-symbol linear SNR ``[B, n]``."""
         sizes = list(self.config.layer_symbols[:resolution])
@@ -373,6 +385,4 @@ class MultiResJscc(nn.Module):
         r = self.num_layers if resolution is None else resolution
         k = self.symbols_upto(r)
         x = self.encode(images)[:, :k]
-        out = channel(x, snr_db, layer_sizes=list(self.config.layer_symbols[:r]))
-        x_hat, snr = receiver_input(out)
-        return self.decode(x_hat, self.layer_snr_db(snr, r))
+        return self.receive(channel(x, snr_db, layer_sizes=list(self.config.layer_symbols[:r])))

@@ -16,7 +16,7 @@ import torch
 
 from semcom.channels.base import Channel
 from semcom.jscc.checkpoint import load_card, load_checkpoint
-from semcom.jscc.model import MultiResJscc, receiver_input
+from semcom.jscc.model import MultiResJscc
 from semcom.systems import LayerOutput
 
 __all__ = ["JsccSystem", "JsccTransmission"]
@@ -112,8 +112,7 @@ class JsccSystem:
         self.model._check_resolution(resolution)
         k = self.model.symbols_upto(resolution)
         out = channel(tx.symbols[:, :k], snr_db, layer_sizes=list(self.layer_symbols[:resolution]))
-        x_hat, snr = receiver_input(out)
-        decoded = self.model.decode(x_hat, self.model.layer_snr_db(snr, resolution))
+        decoded = self.model.receive(out)
         n = self.model.config.source_dims
         results = []
         for o in decoded:

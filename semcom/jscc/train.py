@@ -40,12 +40,13 @@ from torch import nn
 
 from semcom.channels import Channel, build_channel
 from semcom.data import ImageDataset, load_dataset, mnist_sample_indices
+from semcom.jscc.anchored import AnchoredJscc, build_jscc
 from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint, sha256_file, total_epochs
 from semcom.jscc.config import JsccConfig, split_symbols, symbols_for_ratio
 from semcom.jscc.model import MultiResJscc
-from semcom.metrics import psnr
+from semcom.metrics import pooled_psnr, psnr
 
-__all__ = ["TrainConfig", "build_model", "evaluate", "train"]
+__all__ = ["TrainConfig", "build_model", "evaluate", "finish_run", "resolve_device", "train"]
 
 _DATA_NOTES = {
     "cifar10": "CIFAR-10 from the development copy in ../shared/data, which is a JPEG quality-75 re-encoding "
@@ -61,7 +62,15 @@ class TrainConfig:
 
     Architecture: ``layers`` layers splitting ``floor(H W C rho)`` symbols (see
     :func:`~semcom.jscc.config.split_symbols`) unless ``layer_symbols`` is given. ``init`` fine-tunes
-    from a checkpoint (its architecture wins over the architecture options).
+    from a checkpoint (its architecture wins over the architecture options). ``arch="anchored"``
+    fits the linear analog code (``anchor_*`` options) on the training images first and starts from it.
+
+    Data: ``validation`` images drawn from the training split (seed ``validation_seed``) are held out;
+    they pick the best checkpoint (the first ``eval_count`` of them are scored after each epoch). The
+    test split is only scored at the end (``final_eval_count`` images, all by default).
+
+    ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available); model, data and channel
+    live there.
     """
 
     dataset: str = "mnist"
@@ -80,6 +89,10 @@ class TrainConfig:
     linear_skip: bool = False
     gain_pilot: bool = False
     output: str = "sigmoid"
+    anchor_transform: str = "klt"
+    anchor_allocation: str = "mmse"
+    anchor_design_snr: float | None = 10.0
+    anchor_power: str = "average"
     snr_info: bool = True
     arch: str = "conv"
     channel: str = "awgn"
@@ -106,6 +119,9 @@ class TrainConfig:
     resume: bool = True
     init: str | None = None
     eval_count: int = 1000
+    validation: int = 2000
+    validation_seed: int = 0
+    device: str = "cpu"
     eval_snrs: list[float] = field(default_factory=lambda: [0.0, 5.0, 10.0, 15.0, 20.0])
     final_eval_count: int | None = None
     max_minutes: float | None = None
@@ -143,12 +159,19 @@ class TrainConfig:
 
 
 def build_model(cfg: TrainConfig, image_shape: Sequence[int], num_classes: int) -> MultiResJscc:
-    """The model ``cfg`` describes for images of ``image_shape`` ``(C, H, W)``."""
+    """The model ``cfg`` describes for images of ``image_shape`` ``(C, H, W)`` (anchored: not yet anchored)."""
     if cfg.layer_symbols:
         sizes = tuple(cfg.layer_symbols)
     else:
         sizes = split_symbols(symbols_for_ratio(image_shape, cfg.rho), cfg.layers)
     name = "deep-jscc" if len(sizes) == 1 else "mr-jscc"
+    anchored = cfg.arch == "anchored"
+    anchor = {
+        "transform": cfg.anchor_transform,
+        "allocation": cfg.anchor_allocation,
+        "design_snr_db": cfg.anchor_design_snr,
+        "power": cfg.anchor_power,
+    }
     jc = JsccConfig(
         tuple(image_shape),
         sizes,
@@ -163,13 +186,25 @@ def build_model(cfg: TrainConfig, image_shape: Sequence[int], num_classes: int) 
         output=cfg.output,
         snr_info=cfg.snr_info,
         arch=cfg.arch,
-        name=name,
+        name=f"anchored-{name}" if anchored else name,
+        anchor=anchor if anchored else None,
     )
-    return MultiResJscc(jc)
+    return build_jscc(jc)
 
 
-def _make_channel(cfg: TrainConfig, seed: int) -> Channel:
-    return build_channel(cfg.channel, block=cfg.block, csi=cfg.csi, seed=seed, k_factor=cfg.k_factor)
+def resolve_device(name: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when PyTorch sees a GPU, else ``"cpu"``; other names checked and kept."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', not {name!r}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: PyTorch sees no CUDA GPU here (use --device cpu or auto)")
+    return name
+
+
+def _make_channel(cfg: TrainConfig, seed: int, device: str = "cpu") -> Channel:
+    return build_channel(cfg.channel, block=cfg.block, csi=cfg.csi, seed=seed, k_factor=cfg.k_factor, device=device)
 
 
 def _flip(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -186,21 +221,25 @@ def evaluate(
     batch_size: int = 500,
     seed: int = 1234,
 ) -> dict[str, Any]:
-    """Per-layer PSNR (mean, std over images) and top-1 accuracy at each SNR.
+    """Per-layer PSNR (mean per image, its std, pooled) and top-1 accuracy at each SNR.
 
     Returns ``{"snr_db": [...], "count": N, "psnr_db": [[layer 1 per SNR], ...], "psnr_std_db": ...,
-    "accuracy": [[...], ...]}`` (accuracy lists are empty without a semantic head).
+    "psnr_pooled_db": ..., "accuracy": [[...], ...]}`` (accuracy lists are empty without a semantic
+    head). Pooled PSNR is ``10 log10(1 / mean MSE)`` over all images.
     """
     model.eval()
+    device = next(model.parameters()).device
     n_layers = model.num_layers
     psnr_mean = [[0.0] * len(snrs_db) for _ in range(n_layers)]
     psnr_std = [[0.0] * len(snrs_db) for _ in range(n_layers)]
     acc = [[0.0] * len(snrs_db) for _ in range(n_layers)]
+    pooled = [[0.0] * len(snrs_db) for _ in range(n_layers)]
     for si, snr in enumerate(snrs_db):
         channel.seed(seed + si)
         vals: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
         hits = [0] * n_layers
         for images, labels in dataset.batches(batch_size):
+            images, labels = images.to(device), labels.to(device)
             outs = model(images, channel, float(snr))
             for o in outs:
                 vals[o.layer - 1].append(psnr(images, o.images.clamp(0, 1)))
@@ -210,6 +249,7 @@ def evaluate(
             v = torch.cat(vals[r]).double()
             psnr_mean[r][si] = round(float(v.mean()), 3)
             psnr_std[r][si] = round(float(v.std()), 3) if v.numel() > 1 else 0.0
+            pooled[r][si] = round(float(pooled_psnr(v)), 3)
             acc[r][si] = round(hits[r] / len(dataset), 4)
     has_head = model.config.num_classes > 0
     return {
@@ -217,6 +257,7 @@ def evaluate(
         "count": len(dataset),
         "psnr_db": psnr_mean,
         "psnr_std_db": psnr_std,
+        "psnr_pooled_db": pooled,
         "accuracy": acc if has_head else [],
     }
 
@@ -253,7 +294,7 @@ def _stage_params(model: MultiResJscc, cfg: TrainConfig, stage: int) -> list[nn.
     receivers trained on them (and users served by the same broadcast) stay valid.
     """
     if cfg.heads_only:  # images and symbols stay bit-identical; only the class logits change
-        parts: list[nn.Module] = [d.head for d in model.decoders if d.head is not None]
+        parts: list[nn.Module] = model.semantic_heads()
         if not parts:
             raise ValueError("heads_only: this model has no semantic heads (num_classes = 0)")
     elif cfg.mode == "joint":
@@ -333,8 +374,19 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
     train_ds, test_ds, data_info = _load_data(cfg)
-    eval_ds = test_ds.subset(min(cfg.eval_count, len(test_ds)))
+    # a small training set (a test, a quick probe) gives at most a fifth of itself to validation
+    held = min(cfg.validation, max(1, len(train_ds) // 5))
+    train_ds, val_ds = train_ds.split_validation(held, cfg.validation_seed)
+    data_info["images"] = len(train_ds)
+    data_info["validation"] = {
+        "images": len(val_ds),
+        "seed": cfg.validation_seed,
+        "rule": "ImageDataset.split_validation: a seeded random draw from the training images (at most a "
+        "fifth of them), held out from training; it picks the best checkpoint",
+    }
+    eval_ds = val_ds.subset(min(cfg.eval_count, len(val_ds)))
     image_shape, num_classes = train_ds.shape, train_ds.num_classes
 
     if cfg.init:
@@ -356,10 +408,18 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
     resumed = False
     if cfg.resume and state_path.is_file() and (out / "latest.safetensors").is_file():
         model = load_checkpoint(out / "latest.safetensors", expect=model.config)
-        st = torch.load(state_path, weights_only=True)
+        st = torch.load(state_path, weights_only=True, map_location="cpu")
         epoch, step, best = int(st["epoch"]), int(st["step"]), float(st["best"])
         progress0 = float(st.get("progress", 0.0))
         resumed = True
+    if isinstance(model, AnchoredJscc) and not resumed and not cfg.init:
+        from semcom.analog.store import fit_linear_code
+
+        code, fit_card = fit_linear_code(train_ds, model.linear.config)
+        model.anchor_on(code)
+        _log(f"anchored on a {code.config.transform.upper()} linear code fitted on {len(train_ds)} training "
+             f"images in {fit_card['fit_seconds']} s")
+    model.to(device)
     stage = min(epoch // cfg.epochs, stages - 1) if cfg.mode == "successive" else 0
     params = _stage_params(model, cfg, stage)
     opt = torch.optim.Adam(params, lr=cfg.lr)
@@ -407,12 +467,13 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
     # With a time budget (joint mode) the cosine schedule follows whichever is further along, the
     # planned steps or the wall clock, so a run cut short by the budget still ends annealed; the
     # budget keeps 8% (at least 30 s) for the evaluation and checkpoints of the last epoch.
-    budget_s = None if cfg.max_minutes is None else max(1e-3, cfg.max_minutes * 60 * 0.92 - 30)
+    # (a budget that the reserve eats entirely stops before the first step)
+    budget_s = None if cfg.max_minutes is None else cfg.max_minutes * 60 * 0.92 - 30
     timed = budget_s is not None and cfg.mode == "joint"
     progress = progress0
     stopped = False
     epoch_times: list[float] = []
-    chan = _make_channel(cfg, cfg.seed)
+    chan = _make_channel(cfg, cfg.seed, device)
     while epoch < total_epochs and not stopped:
         new_stage = min(epoch // cfg.epochs, stages - 1) if cfg.mode == "successive" else 0
         if new_stage != stage:
@@ -443,12 +504,14 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
                     stopped = True
                     break
                 if timed:
-                    progress = max(progress, progress0 + (1.0 - progress0) * used / budget_s)
+                    progress = max(progress, progress0 + (1.0 - progress0) * used / max(budget_s, 1e-3))
             if cfg.augment_flip:
                 images = _flip(images, gen)
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             for g in opt.param_groups:
                 g["lr"] = _lr_at(cfg, step - stage_step0, stage_total, progress)
             snr = cfg.snr_min + (cfg.snr_max - cfg.snr_min) * torch.rand(images.shape[0], generator=gen)
+            snr = snr.to(device)
             r = stage + 1 if cfg.mode == "successive" else n_layers
             outs = model(images, chan, snr, resolution=r)
             if cfg.mode == "successive":
@@ -487,7 +550,7 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
         else:
             epoch += 1
             epoch_times.append(time.monotonic() - t0)
-        metrics = evaluate(model, eval_ds, _make_channel(cfg, 0), cfg.eval_snrs)
+        metrics = evaluate(model, eval_ds, _make_channel(cfg, 0, device), cfg.eval_snrs)
         score = _score(metrics, cfg.heads_only)
         card = {
             **card_base,
@@ -496,11 +559,11 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
             "seconds_per_epoch": round(float(np.mean(epoch_times)), 1) if epoch_times else None,
             "lr_schedule_progress": round(progress, 3) if timed else None,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "test": {
+            "validation": {
                 **metrics,
                 "dataset": cfg.dataset,
-                "split": "test",
-                "images": f"first {metrics['count']} of the test split",
+                "split": "validation",
+                "images": f"first {metrics['count']} of the validation split",
                 "channel": cfg.channel,
             },
         }
@@ -508,7 +571,7 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
         _save_state(state_path, opt, epoch, step, max(best, score), progress)
         _log(
             f"epoch {card['epochs']}/{total_epochs} {time.monotonic() - t0:.0f}s; "
-            f"eval PSNR by layer at {cfg.eval_snrs} dB: "
+            f"validation PSNR by layer at {cfg.eval_snrs} dB: "
             f"{metrics['psnr_db']}; acc {metrics['accuracy']}"
         )
         if score > best or cfg.mode == "successive":
@@ -516,29 +579,59 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
             save_checkpoint(model, out / "best.safetensors", card)
             if cfg.zoo_name:
                 _export(model, cfg, card)
-    if epoch >= total_epochs and cfg.final_eval_count != 0:
-        best_model = load_checkpoint(out / "best.safetensors")
-        best_card = json.loads((out / "best.json").read_text())
-        ds = test_ds if cfg.final_eval_count is None else test_ds.subset(min(cfg.final_eval_count, len(test_ds)))
-        metrics = evaluate(best_model, ds, _make_channel(cfg, 0), cfg.eval_snrs)
-        keep = {
-            k: v
-            for k, v in best_card.items()
-            if k not in ("architecture", "parameters", "weights_file", "size_bytes", "sha256")
-        }
-        keep["test"] = {
-            **metrics,
-            "dataset": cfg.dataset,
-            "split": "test",
-            "images": "all" if len(ds) == len(test_ds) else f"first {len(ds)}",
-            "channel": cfg.channel,
-        }
-        save_checkpoint(best_model, out / "best.safetensors", keep)
-        if cfg.zoo_name:
-            _export(best_model, cfg, keep)
-        _log(f"final test PSNR by layer: {metrics['psnr_db']}; accuracy {metrics['accuracy']}")
+    done_all = epoch >= total_epochs
+    if (done_all or stopped) and cfg.final_eval_count != 0 and (out / "best.safetensors").is_file():
+        # a run cut by its time budget ends annealed too: it gets its test numbers (and stays resumable)
+        _final_test(cfg, out, test_ds, device)
+    if done_all:
         (out / "FINISHED").write_text(f"{epoch} epochs\n")
     return out / "best.safetensors"
+
+
+def _final_test(cfg: TrainConfig, out: Path, test_ds: ImageDataset, device: str = "cpu") -> dict[str, Any]:
+    """Score ``out/best`` on the test split; write the numbers into its card (and the zoo copy)."""
+    best_model = load_checkpoint(out / "best.safetensors", map_location=device)
+    best_card = json.loads((out / "best.json").read_text())
+    ds = test_ds if cfg.final_eval_count is None else test_ds.subset(min(cfg.final_eval_count, len(test_ds)))
+    metrics = evaluate(best_model, ds, _make_channel(cfg, 0, device), cfg.eval_snrs)
+    keep = {
+        k: v
+        for k, v in best_card.items()
+        if k not in ("architecture", "parameters", "weights_file", "size_bytes", "sha256", "storage_dtype")
+    }
+    keep["test"] = {
+        **metrics,
+        "dataset": cfg.dataset,
+        "split": "test",
+        "images": "all" if len(ds) == len(test_ds) else f"first {len(ds)}",
+        "channel": cfg.channel,
+    }
+    save_checkpoint(best_model, out / "best.safetensors", keep)
+    if cfg.zoo_name:
+        _export(best_model, cfg, keep)
+    _log(f"final test PSNR by layer: {metrics['psnr_db']}; accuracy {metrics['accuracy']}")
+    return keep
+
+
+def finish_run(out: str | Path, zoo_name: str | None = None, zoo_dir: str | None = None,
+               data_root: str | None = None) -> dict[str, Any]:
+    """Score the best checkpoint of an earlier run on the whole test split and write it into its card.
+
+    For a run stopped before its final evaluation: the options come from the card's ``train_config``
+    (``data_root`` and the zoo target may be given anew). Returns the new card.
+    """
+    out = Path(out)
+    if not (out / "best.json").is_file():
+        raise ValueError(f"{out}: no best checkpoint (best.safetensors + best.json) to finish")
+    recorded = dict(json.loads((out / "best.json").read_text()).get("train_config") or {})
+    known = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig.from_dict({k: v for k, v in recorded.items() if k in known})
+    cfg.final_eval_count = None
+    cfg.zoo_name, cfg.zoo_dir = zoo_name, zoo_dir
+    if data_root is not None:
+        cfg.data_root = data_root
+    test_ds = load_dataset(cfg.dataset, "test", root=cfg.data_root)
+    return _final_test(cfg, out, test_ds, resolve_device(cfg.device))
 
 
 def _effective_config(cfg: TrainConfig, model: MultiResJscc) -> dict[str, Any]:

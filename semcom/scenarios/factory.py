@@ -1,12 +1,14 @@
 """Build the :class:`~semcom.systems.TransmissionSystem` each scenario entry names.
 
 ``type: jscc`` builds :class:`semcom.jscc.system.JsccSystem` from a zoo name or checkpoint;
-``type: sscc`` builds :class:`semcom.sscc.system.SsccSystem` (codec + MCS, adaptive or capacity) on
-the channel uses of a JSCC system of the same scenario; ``type: plugin`` calls a factory
-``factory(context, **options)`` named as ``package.module:function`` or registered in the
-``semcom.systems`` entry-point group (:data:`SYSTEMS`); ``type: receiver`` builds
-:class:`semcom.receivers.system.ReceiverSystem` (a JSCC model with a trained semantic receiver's
-class decisions). The JSCC, SSCC and receiver modules are imported only when a scenario uses them.
+``type: linear`` builds :class:`semcom.analog.system.LinearAnalogSystem` from a fitted linear code
+file or from the linear code an anchored JSCC model carries; ``type: sscc`` builds
+:class:`semcom.sscc.system.SsccSystem` (codec + MCS, adaptive or capacity) on the channel uses of a
+JSCC system of the same scenario; ``type: plugin`` calls a factory ``factory(context, **options)``
+named as ``package.module:function`` or registered in the ``semcom.systems`` entry-point group
+(:data:`SYSTEMS`); ``type: receiver`` builds :class:`semcom.receivers.system.ReceiverSystem` (a JSCC
+model with a trained semantic receiver's class decisions). The JSCC, SSCC, linear and receiver
+modules are imported only when a scenario uses them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from semcom.errors import CheckpointError, ScenarioError
 from semcom.registry import Registry
 from semcom.scenarios.schema import (
     JsccSystemSpec,
+    LinearSystemSpec,
     PluginSystemSpec,
     ReceiverSystemSpec,
     Scenario,
@@ -91,6 +94,41 @@ def _build_receiver(spec: ReceiverSystemSpec, ctx: SystemContext) -> Transmissio
         raise ScenarioError(f"system '{spec.label}': {exc}") from None
 
 
+def _build_linear(spec: LinearSystemSpec, ctx: SystemContext) -> TransmissionSystem:
+    from semcom.analog.store import load_linear_code
+    from semcom.analog.system import LinearAnalogSystem
+
+    source = ctx.base_dir / spec.code if spec.is_path() else None
+    try:
+        if source is not None and source.is_file() and _is_linear_file(source):
+            code, _ = load_linear_code(source)
+        else:  # an anchored JSCC model (zoo name or checkpoint) carries its linear code
+            from semcom.jscc.system import JsccSystem
+
+            jscc = JsccSystem(str(source) if source is not None else spec.code, device=ctx.device)
+            code = getattr(jscc.model, "linear", None)
+            if code is None:
+                raise ScenarioError(f"system '{spec.label}': {spec.code} is a JSCC model without a linear anchor "
+                                    "(arch 'anchored' models have one); give a file from `semcom fit-linear`")
+        changes: dict[str, Any] = {}
+        if spec.allocation is not None:
+            changes["allocation"] = spec.allocation
+        if spec.design_snr_db is not None:
+            changes["design_snr_db"] = None if spec.design_snr_db == "receiver" else float(spec.design_snr_db)
+        if spec.power is not None:
+            changes["power"] = spec.power
+        return LinearAnalogSystem(code.with_options(**changes), name=spec.label, device=ctx.device)
+    except (CheckpointError, ValueError) as exc:
+        raise ScenarioError(f"system '{spec.label}': {exc}") from None
+
+
+def _is_linear_file(path: Path) -> bool:
+    from semcom.analog.store import FORMAT
+    from semcom.storage import read_metadata
+
+    return read_metadata(path).get("format") == FORMAT
+
+
 def _build_sscc(spec: SsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
     sscc_system = _import_part("semcom.sscc.system", "SsccSystem", "SSCC")
     try:
@@ -122,6 +160,8 @@ def build_system(spec: SystemSpec, context: SystemContext) -> TransmissionSystem
         system = _build_receiver(spec, context)
     elif isinstance(spec, JsccSystemSpec):
         system = _build_jscc(spec, context)
+    elif isinstance(spec, LinearSystemSpec):
+        system = _build_linear(spec, context)
     elif isinstance(spec, SsccSystemSpec):
         if context.layer_symbols is None:
             raise ScenarioError(f"SSCC system '{spec.label}' needs its channel uses (layer_symbols)")
@@ -145,7 +185,10 @@ def build_system(spec: SystemSpec, context: SystemContext) -> TransmissionSystem
 
 
 def build_systems(scenario: Scenario, context: SystemContext) -> dict[str, TransmissionSystem]:
-    """All systems of ``scenario`` by label, in file order; checks every user's resolution fits.
+    """All systems of ``scenario`` by label, in file order; checks some system has each user's resolution.
+
+    A system with fewer layers than a user asks for serves that user with all its layers (an SSCC
+    system given all the channel uses in one layer, say).
 
     JSCC and plug-in systems are built first, so that an SSCC system can take the channel uses of
     the JSCC system it is compared with.
@@ -156,14 +199,16 @@ def build_systems(scenario: Scenario, context: SystemContext) -> dict[str, Trans
         if isinstance(spec, SsccSystemSpec):
             ref = scenario.symbols_reference(spec)
             symbols = tuple(int(k) for k in (spec.layer_symbols if ref is None else built[ref].layer_symbols))
+            if spec.one_layer:
+                symbols = (sum(symbols),)
             ctx = replace(context, layer_symbols=symbols)
         built[spec.label] = build_system(spec, ctx)
+    most = max(system.num_layers for system in built.values())
     for u, user in enumerate(scenario.users):
-        for label, system in built.items():
-            if user.resolution > system.num_layers:
-                raise ScenarioError(f"{scenario.where(('users', u, 'resolution'))}: users[{u}].resolution: "
-                                    f"user '{user.name}' asks for {user.resolution} layers but system "
-                                    f"'{label}' has {system.num_layers}")
+        if user.resolution > most:
+            raise ScenarioError(f"{scenario.where(('users', u, 'resolution'))}: users[{u}].resolution: "
+                                f"user '{user.name}' asks for {user.resolution} layers but the most any system "
+                                f"here has is {most}")
     return {s.label: built[s.label] for s in scenario.systems}
 
 

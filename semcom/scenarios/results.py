@@ -44,8 +44,8 @@ FORMAT = "semcom-results/1"
 
 #: Columns of the table, in order.
 COLUMNS = [
-    "system", "kind", "user", "layer", "point", "snr_db", "sweep_snr_db", "images", "draws", "samples",
-    "psnr_mean", "psnr_std", "psnr_ci95",
+    "system", "kind", "user", "layer", "symbols", "point", "snr_db", "sweep_snr_db", "images", "draws", "samples",
+    "psnr_mean", "psnr_std", "psnr_ci95", "psnr_pooled",
     "ssim_mean", "ssim_std", "ssim_ci95",
     "ms_ssim_mean", "ms_ssim_std", "ms_ssim_ci95",
     "accuracy", "accuracy_std", "accuracy_ci95",
@@ -53,7 +53,8 @@ COLUMNS = [
     "info",
 ]
 FLOAT_COLUMNS = frozenset(c for c in COLUMNS if c not in
-                          ("system", "kind", "user", "layer", "point", "images", "draws", "samples", "info"))
+                          ("system", "kind", "user", "layer", "symbols", "point", "images", "draws", "samples",
+                           "info"))
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:

@@ -39,7 +39,7 @@ import torch
 
 import semcom
 from semcom.errors import ScenarioError, SemcomError
-from semcom.metrics import MAX_PSNR_DB, ms_ssim, psnr, ssim, summarize
+from semcom.metrics import MAX_PSNR_DB, ms_ssim, pooled_psnr, psnr, ssim, summarize
 from semcom.scenarios.factory import SystemContext, build_systems, describe_system
 from semcom.scenarios.loader import load_scenario, scenario_sha256
 from semcom.scenarios.results import (
@@ -232,7 +232,8 @@ class _Collector:
         """The row's metric columns: mean, std and 95% half-width of each metric, and the info."""
         psnr_, ssim_, ms_ssim_, acc, out = (summarize(torch.cat(v) if v else torch.empty(0)) for v in (
             self.psnr, self.ssim, self.ms_ssim, self.correct, self.outage))
-        return {"psnr_mean": psnr_.mean, "psnr_std": psnr_.std, "psnr_ci95": psnr_.ci95,
+        pooled = float(pooled_psnr(torch.cat(self.psnr))) if self.psnr else math.nan
+        return {"psnr_mean": psnr_.mean, "psnr_std": psnr_.std, "psnr_ci95": psnr_.ci95, "psnr_pooled": pooled,
                 "ssim_mean": ssim_.mean, "ssim_std": ssim_.std, "ssim_ci95": ssim_.ci95,
                 "ms_ssim_mean": ms_ssim_.mean, "ms_ssim_std": ms_ssim_.std, "ms_ssim_ci95": ms_ssim_.ci95,
                 "accuracy": acc.mean, "accuracy_std": acc.std, "accuracy_ci95": acc.ci95,
@@ -298,7 +299,9 @@ def evaluate_point(plan: RunPlan, point: int, tick: Callable[[], None] | None = 
         for spec in sc.systems:
             label = spec.label
             system = state.systems[label]
-            collect = {(u.name, r): _Collector() for u in sc.users for r in range(1, u.resolution + 1)}
+            # a system with fewer layers than a user asks for serves it with all the layers it has
+            depth = {u.name: min(u.resolution, system.num_layers) for u in sc.users}
+            collect = {(u.name, r): _Collector() for u in sc.users for r in range(1, depth[u.name] + 1)}
             for b, (images, labels) in enumerate(state.images.batches(sc.batch_size)):
                 images, labels = images.to(plan.device), labels.to(plan.device)
                 tx = None
@@ -313,18 +316,19 @@ def evaluate_point(plan: RunPlan, point: int, tick: Callable[[], None] | None = 
                     for draw in range(plan.draws):
                         state.channel.seed(derive_seed(sc.seed, "channel", label, user.name, point, draw, b))
                         with _seeded(derive_seed(sc.seed, "receive", label, user.name, point, draw, b)):
-                            outs = system.receive(tx, state.channel, snr, user.resolution)
-                        if [o.layer for o in outs] != list(range(1, user.resolution + 1)):
+                            outs = system.receive(tx, state.channel, snr, depth[user.name])
+                        if [o.layer for o in outs] != list(range(1, depth[user.name] + 1)):
                             raise SemcomError(f"system '{label}' returned layers {[o.layer for o in outs]} "
-                                              f"for resolution {user.resolution} (expected "
-                                              f"1..{user.resolution})")
+                                              f"for resolution {depth[user.name]} (expected "
+                                              f"1..{depth[user.name]})")
                         for out in outs:
                             collect[(user.name, out.layer)].add(images, labels, out, user)
                 if tick is not None:
                     tick()
             for user in sc.users:
-                for r in range(1, user.resolution + 1):
+                for r in range(1, depth[user.name] + 1):
                     rows.append({"system": label, "kind": str(system.kind), "user": user.name, "layer": r,
+                                 "symbols": int(sum(system.layer_symbols[:r])),
                                  "point": point, "snr_db": snrs[user.name],
                                  "sweep_snr_db": plan.sweep_snr(point),
                                  "images": len(state.images), "draws": plan.draws,

@@ -35,6 +35,7 @@ __all__ = [
     "ChannelSpec",
     "DatasetSpec",
     "JsccSystemSpec",
+    "LinearSystemSpec",
     "PluginSystemSpec",
     "Problem",
     "QuickSpec",
@@ -57,6 +58,10 @@ Task = Literal["reconstruction", "classification"]
 Mode = Literal["broadcast", "unicast"]
 
 MAX_SNR_POINTS = 1000
+#: SNRs a scenario may ask for, in dB: finite, and within what a link budget can mean (Es/N0 of
+#: -50 dB is 1e-5, 100 dB is 1e10); anything outside is a typo, not an experiment.
+SNR_MIN_DB, SNR_MAX_DB = -50.0, 100.0
+SnrDb = Annotated[float, Field(ge=SNR_MIN_DB, le=SNR_MAX_DB, allow_inf_nan=False)]
 
 
 class _Spec(BaseModel):
@@ -80,9 +85,9 @@ class DatasetSpec(_Spec):
 class SnrRange(_Spec):
     """An SNR sweep ``start, start + step, ...`` up to ``stop`` (included when on the grid), in dB."""
 
-    start: float = Field(description="first SNR in dB")
-    stop: float = Field(description="last SNR in dB (included when it lies on the grid)")
-    step: float = Field(gt=0, description="spacing in dB, > 0")
+    start: SnrDb = Field(description="first SNR in dB")
+    stop: SnrDb = Field(description="last SNR in dB (included when it lies on the grid)")
+    step: float = Field(gt=0, allow_inf_nan=False, description="spacing in dB, > 0")
 
     @model_validator(mode="after")
     def _ordered(self) -> SnrRange:
@@ -110,8 +115,8 @@ def _snr_kind(value: Any) -> str:
 
 
 SnrSpec = Annotated[
-    Annotated[float, Tag("value")]
-    | Annotated[list[float], Field(min_length=1, max_length=MAX_SNR_POINTS), Tag("list")]
+    Annotated[SnrDb, Tag("value")]
+    | Annotated[list[SnrDb], Field(min_length=1, max_length=MAX_SNR_POINTS), Tag("list")]
     | Annotated[SnrRange, Tag("range")],
     Discriminator(_snr_kind),
 ]
@@ -122,9 +127,10 @@ class UserSpec(_Spec):
 
     name: str = Field(min_length=1, description="unique user name, e.g. near, far")
     snr_db: SnrSpec = Field(description="SNR Es/N0 in dB: a number, a list of numbers, or "
-                                        "{start, stop, step}")
+                                        "{start, stop, step}; finite, from -50 to 100 dB")
     resolution: int = Field(ge=1, description="number of layers the user decodes (1..L); results are given "
-                                              "for every layer 1..resolution")
+                                              "for every layer 1..resolution (a system with fewer layers "
+                                              "gives the user all it has)")
     tasks: list[Task] = Field(["reconstruction"], min_length=1,
                               description="what the user's receiver does: reconstruction, classification")
 
@@ -220,9 +226,39 @@ class SsccSystemSpec(_SystemBase):
     layer_symbols: list[Annotated[int, Field(ge=1)]] | None = Field(None, min_length=1,
                                                                     description="channel uses per layer, "
                                                                                 "instead of symbols_from")
+    one_layer: bool = Field(False, description="send all the channel uses of symbols_from in one layer (the "
+                                               "best an SSCC can do with them; every user gets that layer)")
 
     def _default_name(self) -> str:
         return f"{self.codec}+{self.mcs}"
+
+
+class LinearSystemSpec(_SystemBase):
+    """The linear analog code (SoftCast / KLT, LMMSE receiver): the graceful-degradation baseline."""
+
+    type: Literal["linear"] = Field(description="linear")
+    code: str = Field(description="an anchored zoo JSCC model (`semcom models`), whose linear code it takes, "
+                                  "or a .safetensors file from `semcom fit-linear` or an anchored JSCC "
+                                  "training run, relative to the scenario file's folder")
+    allocation: Literal["mmse", "softcast"] | None = Field(None, description="power allocation: mmse "
+                                                                             "(MSE-optimal at the design SNR) "
+                                                                             "or softcast (lambda^-1/4); "
+                                                                             "default: the code's own")
+    design_snr_db: Annotated[float, Field(ge=-30, le=60)] | Literal["receiver"] | None = Field(
+        None,
+        description="SNR in dB the mmse allocation is designed for, or 'receiver' (each user's own SNR, one "
+                    "encoding per user); default: the code's own")
+    power: Literal["average", "per-image"] | None = Field(None, description="power normalisation: average over "
+                                                                            "images, or per image with a pilot "
+                                                                            "symbol per layer; default: the "
+                                                                            "code's own")
+
+    def is_path(self) -> bool:
+        """Whether ``code`` names a file rather than a zoo model."""
+        return "/" in self.code or "\\" in self.code or Path(self.code).suffix == ".safetensors"
+
+    def _default_name(self) -> str:
+        return f"linear({Path(self.code).stem})"
 
 
 class PluginSystemSpec(_SystemBase):
@@ -238,7 +274,7 @@ class PluginSystemSpec(_SystemBase):
         return self.factory.rpartition(":")[2]
 
 
-SystemSpec = Annotated[JsccSystemSpec | SsccSystemSpec | PluginSystemSpec | ReceiverSystemSpec,
+SystemSpec = Annotated[JsccSystemSpec | SsccSystemSpec | LinearSystemSpec | PluginSystemSpec | ReceiverSystemSpec,
                        Field(discriminator="type")]
 
 
@@ -325,12 +361,6 @@ class Scenario(_Spec):
                 out.append((("systems", i),
                             f"SSCC system '{s.label}' needs its channel uses: symbols_from (one of: "
                             f"{', '.join(jscc) or 'no JSCC system here'}) or layer_symbols"))
-            elif s.layer_symbols is not None:
-                for u, user in enumerate(self.users):
-                    if user.resolution > len(s.layer_symbols):
-                        out.append((("users", u, "resolution"),
-                                    f"user '{user.name}' asks for {user.resolution} layers but '{s.label}' "
-                                    f"has {len(s.layer_symbols)}"))
         return out
 
     # -- the sweep --------------------------------------------------------------------------------

@@ -31,13 +31,14 @@ __all__ = [
 
 #: name -> one-line description (the card says the rest).
 ZOO: dict[str, str] = {
-    "mnist-mr3-awgn": "MNIST, 3-layer multi-resolution JSCC (44/43/43 symbols, rho=1/6), AWGN 0-20 dB, SNR-adaptive",
-    "mnist-mr3-rayleigh": "MNIST, 3-layer multi-resolution JSCC, Rayleigh block fading (one h per image, "
-    "perfect CSI), 0-20 dB",
-    "cifar10-mr3-awgn": "CIFAR-10, 3-layer multi-resolution JSCC (192/160/160 symbols, rho=1/6), AWGN 0-20 dB",
-    "cifar10-mr3-rayleigh": "CIFAR-10, 3-layer multi-resolution JSCC, Rayleigh block fading (perfect CSI), 0-20 dB",
-    "cifar10-djscc-awgn": "CIFAR-10, single-layer deep JSCC (Bourtsoulatze et al. 2019 style), 512 symbols "
-    "(rho=1/6), AWGN 0-20 dB",
+    "mnist-mr3-awgn": "MNIST, 3-layer multi-resolution JSCC anchored on a KLT linear code (44/43/43 symbols, "
+    "rho=1/6), AWGN 0-20 dB, SNR-adaptive receivers",
+    "mnist-mr3-rayleigh": "MNIST, 3-layer anchored JSCC, Rayleigh block fading (one h per image, perfect CSI), "
+    "0-20 dB",
+    "cifar10-mr3-awgn": "CIFAR-10, 3-layer anchored JSCC (192/160/160 symbols, rho=1/6; the transmitter is the "
+    "KLT linear code, the receivers learn), AWGN 0-20 dB",
+    "cifar10-mr3-rayleigh": "CIFAR-10, 3-layer anchored JSCC, Rayleigh block fading (perfect CSI), 0-20 dB",
+    "cifar10-djscc-awgn": "CIFAR-10, single-layer anchored JSCC, 512 symbols (rho=1/6), AWGN 0-20 dB",
 }
 
 MODELS = Registry("models", "semcom.models")
