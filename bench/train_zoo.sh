@@ -37,14 +37,16 @@ run() {  # run name (or run:zoo-name; run:- exports nothing), then options
 # A run stopped by its budget gets its full-test-set card at the end; `semcom train --finish --out
 # runs/NAME --zoo-name NAME` does that for a run interrupted before it.
 ANCHOR="--arch anchored --anchor-transform klt --anchor-allocation mmse --anchor-design-snr 10 --anchor-power average"
+# (--data-note came after the 2026-12-03 runs: their cards got the same sentence written in afterwards.)
+CIFAR_NOTE="The copy used is a JPEG quality-75 re-encoding of the official images written in the official binary layout; PSNR on it runs somewhat higher than on the official CIFAR-10."
 CIFAR_V4="$ANCHOR --enc-width 0 --dec-width 64 --loss psnr --ce-weight 0.01 --validation 5000 --eval-count 1000"
-run cifar10-mr3-awgn-v4:cifar10-mr3-awgn --dataset cifar10 --data-root "$CIFAR" $CIFAR_V4 \
+run cifar10-mr3-awgn-v4:cifar10-mr3-awgn --dataset cifar10 --data-root "$CIFAR" --data-note "$CIFAR_NOTE" $CIFAR_V4 \
     --layer-symbols 192,160,160 --channel awgn --epochs 60 --batch-size 64 --lr 1e-3 --augment-flip \
     --max-minutes ${CIFAR_MINUTES:-95}
-run cifar10-djscc-awgn-v4:cifar10-djscc-awgn --dataset cifar10 --data-root "$CIFAR" $CIFAR_V4 \
+run cifar10-djscc-awgn-v4:cifar10-djscc-awgn --dataset cifar10 --data-root "$CIFAR" --data-note "$CIFAR_NOTE" $CIFAR_V4 \
     --layers 1 --layer-symbols 512 --channel awgn --epochs 60 --batch-size 64 --lr 1e-3 --augment-flip \
     --max-minutes ${CIFAR_MINUTES:-95}
-run cifar10-mr3-rayleigh-v4:cifar10-mr3-rayleigh --dataset cifar10 --data-root "$CIFAR" $CIFAR_V4 \
+run cifar10-mr3-rayleigh-v4:cifar10-mr3-rayleigh --dataset cifar10 --data-root "$CIFAR" --data-note "$CIFAR_NOTE" $CIFAR_V4 \
     --layer-symbols 192,160,160 --channel rayleigh --block image --csi perfect --epochs 60 --batch-size 64 \
     --lr 1e-3 --augment-flip --max-minutes ${CIFAR_RAYLEIGH_MINUTES:-95}
 MNIST_V4="$ANCHOR --enc-width 32 --dec-width 32 --loss psnr --ce-weight 0.01 --validation 5000 --eval-count 1000"

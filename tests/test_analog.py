@@ -83,6 +83,10 @@ def test_transforms_are_orthonormal_and_ranked() -> None:
         f = fit_transform([x[:2000], x[2000:]], SHAPE, 20, kind)
         assert torch.allclose(f.basis.T @ f.basis, torch.eye(20, dtype=torch.float64), atol=1e-9)
         assert bool((f.lam[:-1] >= f.lam[1:]).all())
+    colour = torch.rand(500, 1, 4, 4).expand(-1, 3, -1, -1) * torch.tensor([1.0, 0.8, 0.5]).view(1, 3, 1, 1)
+    f = fit_transform([colour + 0.05 * torch.rand(500, 3, 4, 4)], (3, 4, 4), 48, "dct")
+    assert torch.allclose(f.basis.T @ f.basis, torch.eye(48, dtype=torch.float64), atol=1e-9)
+    assert float(f.lam[:16].sum()) > 0.95 * float(f.lam.sum())  # correlated planes: one colour carries it
     klt = fit_transform([x], SHAPE, 20, "klt")
     dct = fit_transform([x], SHAPE, 20, "dct")
     assert float(klt.lam.sum()) >= float(dct.lam.sum()) - 1e-9  # the KLT keeps the most energy
@@ -292,8 +296,9 @@ def test_train_anchored_model_end_to_end(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds.subset(40), {"name": "synthetic"}))
     cfg = TrainConfig(dataset="synthetic", arch="anchored", layer_symbols=[6, 5, 5], enc_width=0, dec_width=8,
                       epochs=2, batch_size=16, eval_count=20, validation=20, eval_snrs=[5.0, 15.0],
-                      out=str(tmp_path / "run"), progress=False, device="auto", threads=1)
-    best = train(cfg, command="test")
+                      out=str(tmp_path / "run"), progress=False, device="auto", threads=1,
+                      data_root="/home/someone/datasets", zoo_name="toy", zoo_dir=str(tmp_path / "zoo"))
+    best = train(cfg, command="semcom train --data-root /home/someone/datasets --epochs 2")
     card = json.loads(best.with_suffix(".json").read_text())
     assert card["dataset"]["images"] == 100 and card["dataset"]["validation"]["images"] == 20
     assert card["validation"]["count"] == 20 and card["test"]["count"] == 40
@@ -302,3 +307,6 @@ def test_train_anchored_model_end_to_end(tmp_path: Path, monkeypatch: pytest.Mon
     assert card["architecture"]["anchor"]["transform"] == "klt"
     model = load_checkpoint(best)
     assert isinstance(model, AnchoredJscc) and model.trunk is None  # enc_width 0: the linear transmitter
+    shipped = (tmp_path / "zoo" / "toy.json").read_text()
+    assert "/home/someone" not in shipped and "--data-root DATA" in shipped  # no machine paths in the zoo
+    assert "/home/someone" in best.with_suffix(".json").read_text()  # the run's own card keeps it

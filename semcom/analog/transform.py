@@ -6,9 +6,10 @@ coefficients carry the most energy and a prefix of them is the best (KLT) or a g
 
 - ``"klt"``: the Karhunen-Loève transform of whole images, the eigenvectors of the pixel covariance
   (all colour channels together). The best linear transform for any prefix length.
-- ``"dct"``: the orthonormal 2-D DCT-II of each colour plane, coefficients ranked by their variance on
-  the fitting images (SoftCast's transform, "SoftCast: One-Size-Fits-All Wireless Video", Jakubczak
-  and Katabi, 2010, with one frame-wide chunk per coefficient). Needs no eigen-decomposition.
+- ``"dct"``: the orthonormal 2-D DCT-II of each colour plane after a colour decorrelation (the KLT of
+  the 3 x 3 colour covariance, in the role of a luma/chroma split), coefficients ranked by their
+  variance on the fitting images (SoftCast's transform, "SoftCast: One-Size-Fits-All Wireless Video",
+  Jakubczak and Katabi, 2010, with one frame-wide chunk per coefficient). No large eigen-problem.
 
 Images are vectors in ``C, H, W`` order (``images.flatten(1)``).
 """
@@ -46,11 +47,19 @@ def dct_matrix(size: int) -> torch.Tensor:
     return d
 
 
-def _dct_basis(shape: tuple[int, int, int]) -> torch.Tensor:
-    """All ``n`` 2-D DCT basis images of each plane as columns ``[n, n]``."""
+def _dct_basis(shape: tuple[int, int, int], cov: torch.Tensor) -> torch.Tensor:
+    """All ``n`` basis images as columns ``[n, n]``: a colour transform, then the 2-D DCT of each plane.
+
+    The colour transform is the KLT of the ``C x C`` colour covariance (averaged over pixel
+    positions), which decorrelates the planes as a luma/chroma split does; grey images keep theirs.
+    """
     c, h, w = shape
     plane = torch.kron(dct_matrix(h), dct_matrix(w)).T  # [h w, h w], columns = basis images
-    return torch.block_diag(*([plane] * c))
+    hw = h * w
+    colour = torch.stack([torch.stack([cov[a * hw:(a + 1) * hw, b * hw:(b + 1) * hw].diagonal().mean()
+                                       for b in range(c)]) for a in range(c)])
+    _, mix = torch.linalg.eigh(colour)
+    return torch.kron(mix, plane)
 
 
 def fit_transform(
@@ -84,7 +93,7 @@ def fit_transform(
         lam, vecs = torch.linalg.eigh(cov)
         lam, vecs = lam.flip(0), vecs.flip(1)
     else:
-        vecs = _dct_basis(image_shape)
+        vecs = _dct_basis(image_shape, cov)
         lam = ((cov @ vecs) * vecs).sum(0)  # diagonal of V^T cov V
         order = torch.argsort(lam, descending=True)
         lam, vecs = lam[order], vecs[:, order]

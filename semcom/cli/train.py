@@ -105,6 +105,7 @@ def train_cmd(
     zoo_name: str | None = typer.Option(None, help="also write each new best into the zoo under this name"),
     zoo_dir: str | None = typer.Option(None, help="zoo directory (default: the package's zoo/weights)"),
     progress: bool | None = typer.Option(None, "--progress/--no-progress", help="progress bar [on]"),
+    data_note: str | None = typer.Option(None, help="a sentence for the card about the data (e.g. which copy)"),
     finish: bool = typer.Option(
         False, "--finish", help="no training: score OUT's best checkpoint on the whole test split and write the "
         "numbers into its card (and the zoo copy with --zoo-name); for a run that stopped before its final "
@@ -193,6 +194,7 @@ def train_cmd(
         "zoo_name": zoo_name,
         "zoo_dir": zoo_dir,
         "progress": progress,
+        "data_note": data_note,
     }
     values.update({k: v for k, v in given.items() if v is not None})
     if "rho" in values:

@@ -46,14 +46,29 @@ from semcom.jscc.config import JsccConfig, split_symbols, symbols_for_ratio
 from semcom.jscc.model import MultiResJscc
 from semcom.metrics import pooled_psnr, psnr
 
-__all__ = ["TrainConfig", "build_model", "evaluate", "finish_run", "resolve_device", "train"]
+__all__ = ["TrainConfig", "build_model", "evaluate", "finish_run", "public_card", "resolve_device", "train"]
 
 _DATA_NOTES = {
-    "cifar10": "CIFAR-10 from the development copy in ../shared/data, which is a JPEG quality-75 re-encoding "
-    "of the official images (cifar10-jpeg75.tar.gz -> prepare_cifar10.py -> official binary layout); "
-    "PSNR on it runs somewhat higher than on the official CIFAR-10.",
+    "cifar10": "CIFAR-10, official binary files under the data root.",
     "mnist": "MNIST, official IDX files (exact pixels).",
 }
+
+
+def public_card(card: dict[str, Any]) -> dict[str, Any]:
+    """``card`` without the training machine's data path: ``--data-root PATH`` reads ``--data-root DATA``.
+
+    Cards ship with models; the folder a dataset sat in on the training machine means nothing to a
+    user, who has a data root of their own.
+    """
+    out = json.loads(json.dumps(card))
+    root = (out.get("train_config") or {}).get("data_root")
+    if root:
+        out["train_config"]["data_root"] = "DATA"
+        if isinstance(out.get("command"), str):
+            out["command"] = out["command"].replace(f"--data-root {root}", "--data-root DATA")
+    if isinstance(out.get("init_from"), dict):
+        out["init_from"] = public_card(out["init_from"])
+    return out
 
 
 @dataclass
@@ -128,6 +143,7 @@ class TrainConfig:
     zoo_name: str | None = None
     zoo_dir: str | None = None
     progress: bool = True
+    data_note: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -328,7 +344,7 @@ def _load_data(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset, dict[str, 
     if cfg.train_count:
         train_ds = train_ds.subset(cfg.train_count)
     info["images"] = len(train_ds)
-    info["note"] = _DATA_NOTES.get(cfg.dataset, "")
+    info["note"] = " ".join(n for n in (_DATA_NOTES.get(cfg.dataset, ""), cfg.data_note or "") if n)
     test_ds = load_dataset(cfg.dataset, "test", root=cfg.data_root)
     return train_ds, test_ds, info
 
@@ -672,5 +688,6 @@ def _export(model: MultiResJscc, cfg: TrainConfig, card: dict[str, Any]) -> Path
 
     target = Path(cfg.zoo_dir) if cfg.zoo_dir else weights_dir()
     return save_checkpoint(
-        model, target / f"{cfg.zoo_name}.safetensors", {**card, "name": cfg.zoo_name}, dtype=torch.float16
+        model, target / f"{cfg.zoo_name}.safetensors", public_card({**card, "name": cfg.zoo_name}),
+        dtype=torch.float16,
     )

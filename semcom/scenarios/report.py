@@ -59,11 +59,15 @@ def results_table(rows: Sequence[dict[str, Any]], meta: dict[str, Any] | None = 
                f"draws, seed {meta.get('seed', '?')}" + (", --quick" if meta.get("quick") else "")
                + "; ± is the 95% confidence half-width")
     table = Table(title=scenario, caption=caption)
-    for col in ("system", "user", "L", "k", "SNR dB", "PSNR dB", "±", "pooled", "acc %", "±", "out %"):
+    users = len({r["user"] for r in rows}) > 1  # one user: its name is in the caption, not in every row
+    if not users and rows:
+        table.caption = f"user {rows[0]['user']}; " + (table.caption or "")
+    for col in ("system", *(("user",) if users else ()), "L", "k", "SNR dB", "PSNR dB", "±", "pooled", "acc %",
+                "±", "out %"):
         table.add_column(col, justify="left" if col in ("system", "user") else "right")
     for r in rows:
-        table.add_row(str(r["system"]), str(r["user"]), str(r["layer"]), str(r.get("symbols", "-")),
-                      f"{r['snr_db']:g}", _num(r.get("psnr_mean")), _num(r.get("psnr_ci95")),
-                      _num(r.get("psnr_pooled")), _num(r.get("accuracy"), 100.0, 1),
+        table.add_row(str(r["system"]), *((str(r["user"]),) if users else ()), str(r["layer"]),
+                      str(r.get("symbols", "-")), f"{r['snr_db']:g}", _num(r.get("psnr_mean")),
+                      _num(r.get("psnr_ci95")), _num(r.get("psnr_pooled")), _num(r.get("accuracy"), 100.0, 1),
                       _num(r.get("accuracy_ci95"), 100.0, 1), _num(r.get("outage_rate"), 100.0, 1))
     return table
