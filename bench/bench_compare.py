@@ -1,6 +1,7 @@
 """The comparison semcom exists for: every zoo JSCC against the linear analog code and SSCC, one run.
 
-    python bench/bench_compare.py --mnist-root /work/shared/data --cifar-root ~/.cache/semcom-data
+    python bench/bench_compare.py --mnist-root DATA --cifar-root DATA          # every zoo model
+    python bench/bench_compare.py --models mnist-mr3-awgn,mnist-mr3-rayleigh --out compare_mnist
 
 For each zoo model, on its dataset's test split (all images unless ``--count``), through the channel
 it was trained for (AWGN, or Rayleigh with one gain per image and perfect CSI), at each SNR and for
@@ -24,6 +25,7 @@ spread); accuracy ``±`` is the normal 95% half-width over images x draws. Write
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -214,7 +216,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="compare")
+    ap.add_argument("--sscc-cache", default="", help="JSON file: SSCC rows are read from it when it holds the "
+                    "same dataset, channel uses, images, SNRs and codecs, else computed and written to it")
+    ap.add_argument("--sscc-only", action="store_true", help="only compute the SSCC rows (into --sscc-cache)")
+    ap.add_argument("--report", nargs="+", default=None, metavar="JSON",
+                    help="no measuring: print the tables and target checks of results files written earlier")
     args = ap.parse_args(argv)
+    if args.report:
+        for path in args.report:
+            doc = json.loads(Path(path).read_text())
+            print(f"<!-- {path}: {doc['command']} ({doc['machine']['date']}, {doc['seconds']} s) -->")
+            print(_markdown(doc["models"], doc["snr_db"]))
+            print("\n".join(f"- {t}" for t in doc["targets"]))
+        return 0
     torch.set_num_threads(args.threads)
     snrs = [float(s) for s in args.snrs.split(",")]
     wanted = [m for m in args.models.split(",") if m]
@@ -232,15 +246,23 @@ def main(argv: list[str] | None = None) -> int:
             test = test.subset(min(args.count, len(test)))
         model = load_model(entry.name)
         print(f"{entry.name}: {len(test)} test images, {args.draws} draws", flush=True)
-        m = _score_model(entry.name, model, card, test, root, snrs, args.draws, args.batch)
+        m = {"systems": {}} if args.sscc_only else _score_model(entry.name, model, card, test, root, snrs,
+                                                                  args.draws, args.batch)
         m.update(images=len(test), draws=args.draws, channel=card.get("channel"), arch=model.config.arch,
                  layer_symbols=list(model.layer_symbols), sha256=card.get("sha256"))
         if args.sscc_count and card.get("channel", {}).get("name") == "awgn":
-            key = (dataset, sum(model.layer_symbols), len(test))
+            key = f"{dataset}|{sum(model.layer_symbols)}|{min(args.sscc_count, len(test))}|{snrs}|{args.codecs}"
+            if key not in sscc_done and args.sscc_cache and Path(args.sscc_cache).is_file():
+                sscc_done.update(json.loads(Path(args.sscc_cache).read_text()))
             if key not in sscc_done:
                 sscc_done[key] = _score_sscc(model, test, args.sscc_count, snrs, args.codecs.split(","))
+                if args.sscc_cache:
+                    Path(args.sscc_cache).write_text(json.dumps(sscc_done, indent=1))
             m["sscc"] = sscc_done[key]
         models[entry.name] = m
+    if args.sscc_only:
+        print(f"SSCC rows in {args.sscc_cache}")
+        return 0
     targets = _targets(models, snrs)
     path = write_json(args.out, {
         "command": " ".join(["python bench/bench_compare.py", *(argv if argv is not None else sys.argv[1:])]),

@@ -293,3 +293,17 @@ users:
     assert rows[("cap", "high", 1)]["psnr_mean"] > rows[("ldpc", "high", 1)]["psnr_mean"]  # the ideal bound
     assert {r["kind"] for r in res.rows} == {"sscc"}
     assert "payload" in json.dumps(res.metadata["systems"][1]["details"])  # header accounting is said
+
+
+def test_result_files_follow_the_umask(tmp_path) -> None:
+    import os
+    import stat
+
+    from semcom.scenarios.results import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "r.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644

@@ -88,3 +88,13 @@ def test_corrupt_zoo_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     (tmp_path / src.name).unlink()
     with pytest.raises(CheckpointError, match="missing"):
         zoo.load_model("mnist-mr3-awgn")
+
+
+@pytest.mark.parametrize("card", sorted((Path(zoo.__file__).parent / "weights").glob("*.json"))
+                         + sorted((Path(zoo.__file__).parent.parent / "receivers" / "weights").glob("*.json")),
+                         ids=lambda p: p.name)
+def test_shipped_cards_name_no_machine_paths(card: Path) -> None:
+    """Cards ship with the package: a user's data root is their own, not the training machine's."""
+    text = card.read_text()
+    for path in ("/work/", "/root/", "/home/", "../shared"):
+        assert path not in text, f"{card.name} names {path}"

@@ -66,6 +66,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes the file private (0600); results are for sharing, so give it the mode a plain
+    # open() would: 0666 minus the umask (read for others on a shared course server with umask 022)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)
     try:
         write(tmp)
         with open(tmp, "rb+") as fh:
