@@ -64,6 +64,11 @@ SNR_MIN_DB, SNR_MAX_DB = -50.0, 100.0
 SnrDb = Annotated[float, Field(ge=SNR_MIN_DB, le=SNR_MAX_DB, allow_inf_nan=False)]
 
 
+def _names_a_file(text: str, suffixes: tuple[str, ...] = (".safetensors",)) -> bool:
+    """Whether a model/receiver/code field names a file (a path or a weights suffix), not a shipped name."""
+    return "/" in text or "\\" in text or Path(text).suffix in suffixes
+
+
 class _Spec(BaseModel):
     """Base of every part of a scenario: unknown fields are errors, not silently ignored."""
 
@@ -178,7 +183,7 @@ class JsccSystemSpec(_SystemBase):
 
     def is_path(self) -> bool:
         """Whether ``model`` names a checkpoint file rather than a zoo model."""
-        return "/" in self.model or "\\" in self.model or Path(self.model).suffix in (".safetensors", ".pt")
+        return _names_a_file(self.model, (".safetensors", ".pt"))
 
     def _default_name(self) -> str:
         return Path(self.model).stem if self.is_path() else self.model
@@ -200,7 +205,7 @@ class ReceiverSystemSpec(JsccSystemSpec):
 
     def receiver_is_path(self) -> bool:
         """Whether ``receiver`` names a file rather than a receiver shipped with semcom."""
-        return "/" in self.receiver or "\\" in self.receiver or Path(self.receiver).suffix == ".safetensors"
+        return _names_a_file(self.receiver)
 
     def _default_name(self) -> str:
         return f"{super()._default_name()}+{Path(self.receiver).stem}"
@@ -255,7 +260,7 @@ class LinearSystemSpec(_SystemBase):
 
     def is_path(self) -> bool:
         """Whether ``code`` names a file rather than a zoo model."""
-        return "/" in self.code or "\\" in self.code or Path(self.code).suffix == ".safetensors"
+        return _names_a_file(self.code)
 
     def _default_name(self) -> str:
         return f"linear({Path(self.code).stem})"
