@@ -103,6 +103,14 @@ def plot_results(source: str | Path, out_dir: str | Path | None = None,
     Returns the files written (``psnr_vs_snr.png``, ``.pdf``, ``accuracy_vs_snr...`` when the table
     has accuracies), each written atomically.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from semcom.errors import SemcomError
+
+    known = FigureCanvasAgg(Figure()).get_supported_filetypes()
+    bad = [f for f in formats if f not in known]
+    if bad:
+        raise SemcomError(f"unknown plot format {', '.join(map(repr, bad))}; one of: {', '.join(sorted(known))}")
     rows, meta = load_results(source)
     src = Path(source)
     target = Path(out_dir) if out_dir is not None else (src if src.is_dir() else src.parent)

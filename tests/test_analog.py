@@ -310,3 +310,36 @@ def test_train_anchored_model_end_to_end(tmp_path: Path, monkeypatch: pytest.Mon
     shipped = (tmp_path / "zoo" / "toy.json").read_text()
     assert "/home/someone" not in shipped and "--data-root DATA" in shipped  # no machine paths in the zoo
     assert "/home/someone" in best.with_suffix(".json").read_text()  # the run's own card keeps it
+
+
+def test_bad_outputs_and_states_give_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--out that is a file, an unknown plot format, a truncated training state: a SemcomError each."""
+    from semcom.errors import SemcomError
+    from semcom.jscc import train as train_mod
+    from semcom.jscc.train import TrainConfig, train
+    from semcom.plots import plot_results
+    from semcom.scenarios import run_scenario
+    from semcom.scenarios.loader import parse_scenario
+
+    text = ("name: t\ndataset: {name: mnist-sample, images: 2}\n"
+            "systems: [{name: j, type: jscc, model: mnist-mr3-awgn}]\nusers: [{name: u, snr_db: 10, resolution: 1}]\n")
+    taken = tmp_path / "taken.txt"
+    taken.write_text("not a folder")
+    with pytest.raises(SemcomError, match="must be a folder"):
+        run_scenario(parse_scenario(text, tmp_path / "t.yaml"), taken)
+    out = tmp_path / "res"
+    run_scenario(parse_scenario(text, tmp_path / "t.yaml"), out)
+    with pytest.raises(SemcomError, match="unknown plot format 'docx'"):
+        plot_results(out, formats=["png", "docx"])
+    pixels = (_gaussian_images(60).clamp(0, 1) * 255).to(torch.uint8)
+    ds = ImageDataset("synthetic", "train", pixels, torch.zeros(60, dtype=torch.long), ("a",), torch.arange(60))
+    monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds.subset(10), {"name": "synthetic"}))
+    cfg = TrainConfig(dataset="synthetic", arch="anchored", layer_symbols=[6], enc_width=0, dec_width=8, epochs=1,
+                      batch_size=16, eval_count=8, eval_snrs=[10.0], out=str(tmp_path / "run"), progress=False,
+                      final_eval_count=0)
+    train(cfg, command="t")
+    state = tmp_path / "run" / "latest.train.pt"
+    state.write_bytes(state.read_bytes()[:40])
+    cfg.epochs = 2
+    with pytest.raises(SemcomError, match=r"latest\.train\.pt: not a readable training state.*--restart"):
+        train(cfg, command="t")

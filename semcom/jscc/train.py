@@ -40,6 +40,7 @@ from torch import nn
 
 from semcom.channels import Channel, build_channel
 from semcom.data import ImageDataset, load_dataset, mnist_sample_indices
+from semcom.errors import CheckpointError
 from semcom.jscc.anchored import AnchoredJscc, build_jscc
 from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint, sha256_file, total_epochs
 from semcom.jscc.config import JsccConfig, split_symbols, symbols_for_ratio
@@ -424,8 +425,12 @@ def _train(cfg: TrainConfig, command: str | None) -> Path:
     resumed = False
     if cfg.resume and state_path.is_file() and (out / "latest.safetensors").is_file():
         model = load_checkpoint(out / "latest.safetensors", expect=model.config)
-        st = torch.load(state_path, weights_only=True, map_location="cpu")
-        epoch, step, best = int(st["epoch"]), int(st["step"]), float(st["best"])
+        try:
+            st = torch.load(state_path, weights_only=True, map_location="cpu")
+            epoch, step, best = int(st["epoch"]), int(st["step"]), float(st["best"])
+        except Exception as exc:  # truncated, corrupt or foreign: never suggest unpickling it
+            raise CheckpointError(f"{state_path}: not a readable training state ({type(exc).__name__}); "
+                                  "start the run again with --restart, or delete the file") from None
         progress0 = float(st.get("progress", 0.0))
         resumed = True
     if isinstance(model, AnchoredJscc) and not resumed and not cfg.init:

@@ -520,6 +520,9 @@ def run_scenario(
     started, t0 = datetime.now(UTC), time.perf_counter()
     out_dir = Path(out) if out is not None else None
     done: dict[int, PointResult] = {}
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise SemcomError(f"{out_dir}: --out must be a folder for the results, and this is a file; "
+                          "give a folder name")
     if out_dir is not None:
         if not resume:
             shutil.rmtree(out_dir / PARTIAL_DIR, ignore_errors=True)
