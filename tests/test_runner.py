@@ -19,7 +19,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from semcom.cli.app import app
-from semcom.errors import ScenarioError
+from semcom.errors import ScenarioError, SemcomError
 from semcom.scenarios import load_results, load_scenario, parse_scenario, run_scenario
 from semcom.scenarios.results import COLUMNS, CSV_NAME, JSON_NAME
 from semcom.scenarios.runner import PARTIAL_DIR, PointResult, derive_seed, evaluate_point, make_plan
@@ -307,3 +307,23 @@ def test_result_files_follow_the_umask(tmp_path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644
+
+
+def test_one_run_per_out_folder(tiny: Path, tmp_path: Path) -> None:
+    """A second run into a folder a live run holds is refused with its pid; a dead run's lock is taken."""
+    import os
+    import subprocess
+    import sys
+
+    from semcom.scenarios.runner import LOCK_NAME
+
+    out = tmp_path / "out"
+    out.mkdir()
+    parent = os.getppid()  # alive for the whole test
+    (out / LOCK_NAME).write_text(f"{parent}\n")
+    with pytest.raises(SemcomError, match=rf"in use by another semcom run \(pid {parent}\)"):
+        run_scenario(parse_scenario(TINY, tiny), out, quick=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / LOCK_NAME).write_text(gone.stdout)
+    res = run_scenario(parse_scenario(TINY, tiny), out, quick=True)
+    assert res.rows and not (out / LOCK_NAME).exists()  # taken over, then released

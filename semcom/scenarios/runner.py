@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import multiprocessing
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -519,10 +520,64 @@ def run_scenario(
     fingerprint = plan.fingerprint()
     started, t0 = datetime.now(UTC), time.perf_counter()
     out_dir = Path(out) if out is not None else None
-    done: dict[int, PointResult] = {}
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise SemcomError(f"{out_dir}: --out must be a folder for the results, and this is a file; "
                           "give a folder name")
+    with _out_lock(out_dir):
+        return _run_locked(scenario, plan, out_dir, fingerprint, started, t0, resume=resume, workers=workers,
+                           quiet=quiet, threads=threads, on_point=on_point)
+
+
+LOCK_NAME = ".semcom-run.lock"
+
+
+@contextmanager
+def _out_lock(out_dir: Path | None) -> Iterator[None]:
+    """Hold ``out_dir/.semcom-run.lock`` (the pid) for the run: a second run into the same folder is
+    refused while the first is alive; a lock left by a process that is gone is taken over."""
+    if out_dir is None:
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = out_dir / LOCK_NAME
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = int(lock.read_text().strip() or "0")
+            except (OSError, ValueError):
+                holder = 0
+            if holder > 0 and _alive(holder):
+                raise SemcomError(f"{out_dir} is in use by another semcom run (pid {holder}); wait for it to "
+                                  f"finish, or give another --out") from None
+            lock.unlink(missing_ok=True)  # left by a run that died
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        break
+    else:  # pragma: no cover - another run took it between our checks
+        raise SemcomError(f"{out_dir} is in use by another semcom run; give another --out")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _run_locked(scenario: Scenario, plan: RunPlan, out_dir: Path | None, fingerprint: str, started: datetime,
+                t0: float, *, resume: bool, workers: int, quiet: bool, threads: int | None,
+                on_point: Callable[[PointResult], None] | None) -> RunResult:
+    done: dict[int, PointResult] = {}
     if out_dir is not None:
         if not resume:
             shutil.rmtree(out_dir / PARTIAL_DIR, ignore_errors=True)
