@@ -284,3 +284,17 @@ users:
 """
     with pytest.raises(ScenarioError, match=rf"bad\.yaml:5: users\[0\]\.snr_db.*{word}"):
         load_scenario(_write(tmp_path, text))
+
+
+def test_yaml_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    """Nested aliases would expand to 10^9 items; the loader stops at the first alias, with its line."""
+    import time
+
+    layers = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    layers += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+               f"*a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 9)]
+    text = "\n".join(layers) + "\nname: bomb\n"
+    t0 = time.perf_counter()
+    with pytest.raises(ScenarioError, match=r"bad\.yaml:1: a1\[0\]: repeats, through a YAML alias"):
+        load_scenario(_write(tmp_path, text))
+    assert time.perf_counter() - t0 < 5.0  # refused before anything is expanded

@@ -92,7 +92,7 @@ def _read_yaml(text: str, where: str) -> tuple[Any, dict[FieldPath, int]]:
         if node is None:
             raise ScenarioError(f"{where}:1: the file is empty")
         lines: dict[FieldPath, int] = {}
-        _mark_lines(node, (), lines, where)
+        _mark_lines(node, (), lines, where, set())
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -105,8 +105,22 @@ def _read_yaml(text: str, where: str) -> tuple[Any, dict[FieldPath, int]]:
     return data, lines
 
 
-def _mark_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int], where: str) -> None:
-    """Record the 1-based line of every key and list item below ``node``; refuse duplicate keys."""
+def _mark_lines(
+    node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int], where: str, seen_nodes: set[int]
+) -> None:
+    """Record the 1-based line of every key and list item below ``node``; refuse duplicate keys.
+
+    Also refuses YAML aliases (``*name``) of lists and mappings: an alias makes the composer hand out
+    the same node twice, and nested aliases grow exponentially when expanded (the "billion laughs");
+    a scenario never needs them.
+    """
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if id(node) in seen_nodes:
+            line = node.start_mark.line + 1
+            raise ScenarioError(f"{where}:{line}: {format_path(path) or 'the file'}: repeats, through a YAML alias "
+                                f"(*name), the list or mapping anchored on line {line}; aliases of lists and "
+                                "mappings are not allowed in scenario files: write the value out")
+        seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -117,11 +131,11 @@ def _mark_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int], w
                                     f"line {seen[key]}); each field may appear once")
             seen[key] = line
             lines[(*path, key)] = line
-            _mark_lines(value_node, (*path, key), lines, where)
+            _mark_lines(value_node, (*path, key), lines, where, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines[(*path, i)] = item.start_mark.line + 1
-            _mark_lines(item, (*path, i), lines, where)
+            _mark_lines(item, (*path, i), lines, where, seen_nodes)
 
 
 def _line_of(path: FieldPath, lines: dict[FieldPath, int]) -> int:
