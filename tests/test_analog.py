@@ -343,3 +343,14 @@ def test_bad_outputs_and_states_give_one_clear_error(tmp_path: Path, monkeypatch
     cfg.epochs = 2
     with pytest.raises(SemcomError, match=r"latest\.train\.pt: not a readable training state.*--restart"):
         train(cfg, command="t")
+
+
+def test_failed_start_leaves_no_empty_run_folder(tmp_path: Path) -> None:
+    from semcom.errors import CheckpointError
+    from semcom.jscc.train import TrainConfig, train
+
+    cfg = TrainConfig(dataset="mnist-sample", split="test", init=str(tmp_path / "missing.safetensors"),
+                      out=str(tmp_path / "run"), progress=False, validation=100)
+    with pytest.raises(CheckpointError, match=r"missing\.safetensors"):
+        train(cfg, command="t")
+    assert not (tmp_path / "run").exists()

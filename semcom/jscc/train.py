@@ -379,8 +379,14 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
     cfg.validate()
     threads_before = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    fresh = not out.exists()
     try:
         return _train(cfg, command)
+    except BaseException:
+        if fresh and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a run that failed before writing anything leaves no empty folder behind
+        raise
     finally:
         torch.set_num_threads(threads_before)  # a library call must not change the caller's setting
 
