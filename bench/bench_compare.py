@@ -37,7 +37,7 @@ from _common import write_json
 from semcom.analog.code import LinearAnalogCode, LinearCodeConfig
 from semcom.analog.store import fit_linear_code
 from semcom.channels import build_channel
-from semcom.data import load_dataset, mnist_sample_indices
+from semcom.data import load_dataset, without_mnist_sample
 from semcom.metrics import pooled_psnr, psnr
 from semcom.zoo import list_models, load_model
 
@@ -79,10 +79,7 @@ def _training_split(dataset: str, root: str, card: dict):
     """The images the zoo recipe fits its linear code on: train (minus the offline sample) minus validation."""
     ds = load_dataset(dataset, "train", root=root)
     if "excluded" in card.get("dataset", {}):
-        import numpy as np
-
-        drop = mnist_sample_indices(ds.labels.numpy())
-        ds = ds.subset(keep=torch.from_numpy(np.isin(ds.indices.numpy(), drop, invert=True)))
+        ds = without_mnist_sample(ds)
     val = (card.get("dataset", {}).get("validation") or {})
     return ds.split_validation(int(val.get("images", 5000)), int(val.get("seed", 0)))[0]
 

@@ -125,3 +125,15 @@ def test_batches_cover_everything_once(tmp_path: Path) -> None:
     seen = torch.cat([lab for _, lab in ds.batches(3, shuffle=True, generator=torch.Generator().manual_seed(0))])
     assert sorted(seen.tolist()) == sorted(ds.labels.tolist())
     assert ds.mean_image().shape == (1, 28, 28)
+
+
+def test_without_mnist_sample_drops_the_first_500_of_each_digit() -> None:
+    from semcom.data import ImageDataset, without_mnist_sample
+
+    labels = np.tile(np.arange(10), 600)  # 600 of each digit, interleaved
+    digits = [str(d) for d in range(10)]
+    ds = ImageDataset.from_numpy("mnist", "train", np.zeros((6000, 1, 28, 28), np.uint8), labels, digits)
+    rest = without_mnist_sample(ds)
+    assert len(rest) == 1000 and int(rest.indices.min()) == 5000  # the last 100 of each digit
+    with pytest.raises(ValueError, match="MNIST training split only"):
+        without_mnist_sample(load_dataset("mnist-sample", "test", subset=10))

@@ -32,18 +32,14 @@ def fit_linear_cmd(
     """
     from semcom.analog.code import LinearCodeConfig
     from semcom.analog.store import fit_linear_code, save_linear_code
-    from semcom.data import load_dataset, mnist_sample_indices
+    from semcom.data import load_dataset, without_mnist_sample
     from semcom.errors import SemcomError
     from semcom.jscc.config import split_symbols, symbols_for_ratio
 
     try:
         ds = load_dataset(dataset, "train", root=data_root)
         if exclude_mnist_sample:
-            import numpy as np
-            import torch
-
-            drop = mnist_sample_indices(ds.labels.numpy())
-            ds = ds.subset(keep=torch.from_numpy(np.isin(ds.indices.numpy(), drop, invert=True)))
+            ds = without_mnist_sample(ds)
         if validation:
             ds, _ = ds.split_validation(validation, validation_seed)
         sizes = (tuple(int(v) for v in layer_symbols.split(",")) if layer_symbols

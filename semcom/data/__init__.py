@@ -8,6 +8,7 @@ torch.Size([100, 1, 28, 28])
 
 from semcom.data.dataset import ImageDataset
 from semcom.data.download import data_root
-from semcom.data.sources import DATASETS, DatasetSpec, load_dataset, mnist_sample_indices
+from semcom.data.sources import DATASETS, DatasetSpec, load_dataset, mnist_sample_indices, without_mnist_sample
 
-__all__ = ["DATASETS", "DatasetSpec", "ImageDataset", "data_root", "load_dataset", "mnist_sample_indices"]
+__all__ = ["DATASETS", "DatasetSpec", "ImageDataset", "data_root", "load_dataset", "mnist_sample_indices",
+           "without_mnist_sample"]

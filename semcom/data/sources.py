@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from semcom.data.dataset import ImageDataset
 from semcom.data.download import data_root, download_file
 from semcom.data.formats import read_cifar10_batch, read_idx
 from semcom.errors import DatasetError
 
-__all__ = ["DATASETS", "DatasetSpec", "load_dataset", "mnist_sample_indices"]
+__all__ = ["DATASETS", "DatasetSpec", "load_dataset", "mnist_sample_indices", "without_mnist_sample"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,17 @@ def mnist_sample_indices(train_labels: np.ndarray) -> np.ndarray:
     labels = np.asarray(train_labels)
     picked = [np.flatnonzero(labels == d)[:500] for d in range(10)]
     return np.sort(np.concatenate(picked))
+
+
+def without_mnist_sample(train: ImageDataset) -> ImageDataset:
+    """The MNIST training split minus the 5,000 images of the offline sample (:func:`mnist_sample_indices`).
+
+    Raises ``ValueError`` for any other dataset or split: only there do the sample's images live.
+    """
+    if train.name != "mnist" or train.split != "train":
+        raise ValueError("leaving out the offline sample applies to the MNIST training split only")
+    drop = mnist_sample_indices(train.labels.numpy())
+    return train.subset(keep=torch.from_numpy(np.isin(train.indices.numpy(), drop, invert=True)))
 
 
 DATASETS: dict[str, DatasetSpec] = {

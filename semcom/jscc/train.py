@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from semcom.channels import Channel, build_channel
-from semcom.data import ImageDataset, load_dataset, mnist_sample_indices
+from semcom.data import ImageDataset, load_dataset, without_mnist_sample
 from semcom.errors import CheckpointError
 from semcom.jscc.anchored import AnchoredJscc, build_jscc
 from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint, sha256_file, total_epochs
@@ -333,11 +333,7 @@ def _load_data(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset, dict[str, 
     train_ds = load_dataset(cfg.dataset, cfg.split, root=cfg.data_root)
     info: dict[str, Any] = {"name": cfg.dataset, "split": cfg.split, "official_size": len(train_ds)}
     if cfg.exclude_mnist_sample:
-        if cfg.dataset != "mnist" or cfg.split != "train":
-            raise ValueError("exclude_mnist_sample applies to the MNIST training split only")
-        drop = mnist_sample_indices(train_ds.labels.numpy())
-        keep = torch.from_numpy(np.isin(train_ds.indices.numpy(), drop, invert=True))
-        train_ds = train_ds.subset(keep=keep)
+        train_ds = without_mnist_sample(train_ds)
         info["excluded"] = (
             "the 5,000 images of the offline sample 'mnist-sample' (first 500 training images "
             "of each digit, semcom.data.mnist_sample_indices)"
