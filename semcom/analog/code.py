@@ -114,11 +114,8 @@ def equivalent_awgn(out: ChannelOutput) -> tuple[torch.Tensor, torch.Tensor]:
 
     ``z = x + n / h`` is ``x`` in complex Gaussian noise of variance ``1 / gamma``.
     """
-    if out.csi == "perfect":
-        gain = (out.h.real.square() + out.h.imag.square()).expand_as(out.y.real)
-        z = out.y * out.h.conj() / gain.clamp_min(1e-12)
-        return z, gain / out.no
-    return out.y, (1.0 / out.no).expand_as(out.y.real)
+    z, noise = out.receiver_view()  # equalised y with N0 / |h|^2, or y with N0 without CSI
+    return z, 1.0 / noise
 
 
 class LinearAnalogCode(nn.Module):

@@ -47,25 +47,11 @@ def fit_linear_code(
         "dataset": {"name": dataset.name, "split": dataset.split, "images": len(dataset)},
         "transform": config.transform,
         "fit_seconds": round(time.monotonic() - t0, 1),
-        "energy_kept": round(float(fitted.lam.sum() / _total_variance(dataset)), 5),
+        "energy_kept": round(float(fitted.lam.sum()) / fitted.total_variance, 5),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
     }
     return code.eval(), card
-
-
-def _total_variance(dataset: ImageDataset) -> float:
-    """Sum of the per-pixel variances of ``dataset`` (the energy a complete transform keeps)."""
-    total: torch.Tensor | None = None
-    sq, n = 0.0, 0
-    for images, _ in dataset.batches(2000):
-        v = images.flatten(1).double()
-        total = v.sum(0) if total is None else total + v.sum(0)
-        sq += float(v.square().sum())
-        n += v.shape[0]
-    if total is None or n < 2:
-        raise ValueError("need at least 2 images")
-    return (sq - float(total.square().sum()) / n) / (n - 1)
 
 
 def save_linear_code(

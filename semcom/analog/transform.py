@@ -29,13 +29,15 @@ TRANSFORMS = ("klt", "dct")
 
 @dataclass
 class FittedTransform:
-    """``mean [n]``, ``basis [n, m]`` (orthonormal columns), ``lam [m]`` (decreasing), float64."""
+    """``mean [n]``, ``basis [n, m]`` (orthonormal columns), ``lam [m]`` (decreasing), float64;
+    ``total_variance``: the summed pixel variance of the fitting images (what all ``n`` coefficients hold)."""
 
     kind: str
     mean: torch.Tensor
     basis: torch.Tensor
     lam: torch.Tensor
     images: int
+    total_variance: float
 
 
 def dct_matrix(size: int) -> torch.Tensor:
@@ -97,4 +99,5 @@ def fit_transform(
         lam = ((cov @ vecs) * vecs).sum(0)  # diagonal of V^T cov V
         order = torch.argsort(lam, descending=True)
         lam, vecs = lam[order], vecs[:, order]
-    return FittedTransform(kind, mean, vecs[:, :reals].contiguous(), lam[:reals].clamp_min(1e-12), count)
+    return FittedTransform(kind, mean, vecs[:, :reals].contiguous(), lam[:reals].clamp_min(1e-12), count,
+                           float(cov.trace()))
