@@ -327,3 +327,10 @@ def test_one_run_per_out_folder(tiny: Path, tmp_path: Path) -> None:
     (out / LOCK_NAME).write_text(gone.stdout)
     res = run_scenario(parse_scenario(TINY, tiny), out, quick=True)
     assert res.rows and not (out / LOCK_NAME).exists()  # taken over, then released
+
+
+def test_unwritable_out_is_one_clear_error(tiny: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(SemcomError, match=r"a-file/out: cannot write results there .*give a writable --out"):
+        run_scenario(parse_scenario(TINY, tiny), blocker / "out", quick=True)

@@ -197,12 +197,11 @@ class AnchoredJscc(MultiResJscc):
         return self.decode_equivalent(*equivalent_awgn(out), resolutions)
 
 
-
 class _Classifier(nn.Module):
     """C_r: the decoder's input maps ``[B, in_ch, h, w]`` -> class logits ``[B, K]``.
 
-    Separate from the reconstruction refinement R_r: sharing R_r's features let the cross-entropy
-    drown the weak gradient the refinement learns from (measured: no PSNR gain in two epochs).
+    Separate from the reconstruction refinement R_r: with shared features the cross-entropy gradient
+    can drown the weak one the refinement learns from (docs/linear.md).
     """
 
     def __init__(self, in_ch: int, width: int, num_classes: int, latent_hw: tuple[int, int]) -> None:

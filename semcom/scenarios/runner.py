@@ -538,10 +538,10 @@ def _out_lock(out_dir: Path | None) -> Iterator[None]:
     if out_dir is None:
         yield
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
     lock = out_dir / LOCK_NAME
     for _ in range(2):
         try:
+            out_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             try:
@@ -553,6 +553,9 @@ def _out_lock(out_dir: Path | None) -> Iterator[None]:
                                   f"finish, or give another --out") from None
             lock.unlink(missing_ok=True)  # left by a run that died
             continue
+        except OSError as exc:  # read-only, missing parent on a special filesystem, full disk...
+            raise SemcomError(f"{out_dir}: cannot write results there ({exc.strerror}); give a writable "
+                              "--out") from None
         with os.fdopen(fd, "w") as fh:
             fh.write(f"{os.getpid()}\n")
         break
