@@ -75,7 +75,7 @@ def train_receiver_cmd(
 
     The card records the JSCC model and its sha256, the training setup, this command and the test accuracy.
 
-    Example: semcom train-receiver per-layer-heads --data-root /work/shared/data --epochs 2 --out rx.safetensors
+    Example: semcom train-receiver per-layer-heads --data-root DATA --epochs 2 --out rx.safetensors
     """
     import torch
 

@@ -114,7 +114,7 @@ def train_cmd(
 ) -> None:
     """Train a multi-resolution deep JSCC model (L layers, decoders D_1..D_L, semantic heads).
 
-    Example: semcom train --dataset mnist --data-root ../shared/data --arch mlp --epochs 10 --out runs/mnist
+    Example: semcom train --dataset mnist --data-root DATA --arch mlp --epochs 10 --out runs/mnist
     """
     from semcom.errors import SemcomError
     from semcom.jscc.train import TrainConfig, finish_run, train
