@@ -1,16 +1,18 @@
 """Channels built on ``sionna.phy``: AWGN and flat fading (Rayleigh, Rician).
 
 ``CHANNELS`` is the registry that scenario files and ``semcom list`` read; plug-ins add channels
-through the ``semcom.channels`` entry-point group. Build one with :func:`build_channel`.
+through the ``semcom.channels`` entry-point group. Describe one with :class:`ChannelSpec` and build it
+with :meth:`ChannelSpec.build`; :func:`build_channel` is the same in one call.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import torch
 
 from semcom.channels.awgn import AwgnChannel
 from semcom.channels.base import BlockLength, Channel, ChannelOutput, Csi, noise_variance
 from semcom.channels.fading import RayleighChannel, RicianChannel
+from semcom.channels.spec import ChannelSpec
 from semcom.registry import Registry
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "BlockLength",
     "Channel",
     "ChannelOutput",
+    "ChannelSpec",
     "Csi",
     "RayleighChannel",
     "RicianChannel",
@@ -32,8 +35,14 @@ CHANNELS.add("rayleigh", RayleighChannel, "Rayleigh flat fading, h ~ CN(0,1), bl
 CHANNELS.add("rician", RicianChannel, "Rician flat fading with K factor (LOS/scattered power), E|h|^2 = 1")
 
 
-def build_channel(name: str, **kwargs: Any) -> Channel:
-    """Build the channel registered as ``name`` (``awgn``, ``rayleigh``, ``rician``, plug-ins)."""
-    if name in ("awgn", "rayleigh"):  # no K factor to set: accept and ignore one from a scenario file
-        kwargs.pop("k_factor", None)
-    return CHANNELS.create(name, **kwargs)
+def build_channel(
+    name: str,
+    *,
+    block: BlockLength = "image",
+    csi: Csi = "perfect",
+    k_factor: float | None = None,
+    seed: int | None = None,
+    device: str | torch.device = "cpu",
+) -> Channel:
+    """``ChannelSpec(type=name, ...).build(seed, device)``: the channel registered as ``name``."""
+    return ChannelSpec(type=name, block=block, csi=csi, k_factor=k_factor).build(seed=seed, device=device)

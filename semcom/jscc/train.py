@@ -221,7 +221,8 @@ def resolve_device(name: str) -> str:
 
 
 def _make_channel(cfg: TrainConfig, seed: int, device: str = "cpu") -> Channel:
-    return build_channel(cfg.channel, block=cfg.block, csi=cfg.csi, seed=seed, k_factor=cfg.k_factor, device=device)
+    k_factor = cfg.k_factor if cfg.channel == "rician" else None
+    return build_channel(cfg.channel, block=cfg.block, csi=cfg.csi, seed=seed, k_factor=k_factor, device=device)
 
 
 def _flip(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -230,7 +230,8 @@ def train_receiver(
     weights = make_weighting(weighting, receiver.tasks, **(weighting_kwargs or {}))
     sizes = list(encoder.layer_symbols)
     symbols = encode_dataset(encoder, ds)
-    ch = build_channel(channel, block=block, csi=csi, seed=seed, k_factor=k_factor)
+    ch = build_channel(channel, block=block, csi=csi, seed=seed,
+                           k_factor=k_factor if channel == "rician" else None)
     params = list(receiver.parameters()) + list(weights.parameters())
     opt = torch.optim.Adam(params, lr=lr)
     gen = torch.Generator().manual_seed(seed)
@@ -342,7 +343,8 @@ def evaluate_receiver(
     groups = receiver.coarse_groups
     rows = []
     for snr_value in snrs_db:
-        ch = build_channel(channel, block=block, csi=csi, seed=seed, k_factor=k_factor)
+        ch = build_channel(channel, block=block, csi=csi, seed=seed,
+                           k_factor=k_factor if channel == "rician" else None)
         outs: dict[str, list[torch.Tensor]] = {}
         effs = []
         for start in range(0, len(ds), batch_size):

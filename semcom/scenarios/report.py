@@ -24,7 +24,7 @@ def describe_scenario(scenario: Scenario) -> str:
         users.append(f"{u.name} ({where}, {u.resolution} layer{'s' if u.resolution > 1 else ''}, "
                      f"{'+'.join(u.tasks)})")
     ch = sc.channel
-    channel = ch.type + (f" K={ch.k_factor:g}" if ch.k_factor is not None else "")
+    channel = ch.describe()
     if ch.type != "awgn":
         channel += f", one gain per {ch.block}, CSI {ch.csi}"
     images = "all" if sc.dataset.images is None else str(sc.dataset.images)

@@ -184,8 +184,6 @@ def _load_split(name: str, split: str, root: str | None) -> Any:
 def _state(plan: RunPlan) -> _State:
     key = plan.fingerprint()
     if key not in _STATES:
-        from semcom.channels import build_channel
-
         sc = plan.scenario
         full = _load_split(sc.dataset.name, sc.dataset.split, plan.data_root)
         context = SystemContext(dataset=sc.dataset.name, image_shape=full.shape, num_classes=full.num_classes,
@@ -193,11 +191,7 @@ def _state(plan: RunPlan) -> _State:
                                 base_dir=sc.base_dir())
         data = full.subset(plan.images) if plan.images is not None else full
         systems = build_systems(sc, context)
-        ch = sc.channel
-        kwargs: dict[str, Any] = {"block": ch.block, "csi": ch.csi, "seed": sc.seed, "device": plan.device}
-        if ch.k_factor is not None:
-            kwargs["k_factor"] = ch.k_factor
-        channel = build_channel(ch.type, **kwargs)
+        channel = sc.channel.build(seed=sc.seed, device=plan.device)
         descriptions = [describe_system(spec, systems[spec.label], sc.base_dir()) for spec in sc.systems]
         _STATES.clear()  # one plan per process at a time
         _STATES[key] = _State(data, systems, channel, descriptions)

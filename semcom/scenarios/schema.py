@@ -31,6 +31,8 @@ from pydantic import (
     model_validator,
 )
 
+from semcom.channels.spec import ChannelSpec
+
 __all__ = [
     "ChannelSpec",
     "DatasetSpec",
@@ -146,17 +148,6 @@ class UserSpec(_Spec):
         if isinstance(self.snr_db, list):
             return [float(v) for v in self.snr_db]
         return [float(self.snr_db)]
-
-
-class ChannelSpec(_Spec):
-    """The channel every user sees (each user gets its own realisation)."""
-
-    type: str = Field("awgn", description="channel from `semcom list channels`: awgn, rayleigh, rician")
-    k_factor: float | None = Field(None, ge=0, description="Rician K factor (linear, LOS/scattered power); "
-                                                           "rician only")
-    block: Literal["image", "layer", "symbol"] = Field("image", description="how long one fading gain lasts: "
-                                                                            "image, layer or symbol")
-    csi: Literal["perfect", "none"] = Field("perfect", description="receiver CSI: perfect or none")
 
 
 class _SystemBase(_Spec):
