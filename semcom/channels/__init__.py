@@ -12,8 +12,8 @@ import torch
 from semcom.channels.awgn import AwgnChannel
 from semcom.channels.base import BlockLength, Channel, ChannelOutput, Csi, noise_variance
 from semcom.channels.fading import RayleighChannel, RicianChannel
+from semcom.channels.registry import CHANNELS
 from semcom.channels.spec import ChannelSpec
-from semcom.registry import Registry
 
 __all__ = [
     "CHANNELS",
@@ -28,11 +28,6 @@ __all__ = [
     "build_channel",
     "noise_variance",
 ]
-
-CHANNELS = Registry("channels", entry_point_group="semcom.channels")
-CHANNELS.add("awgn", AwgnChannel, "AWGN, y = x + n, n ~ CN(0, N0), SNR = Es/N0 per complex symbol")
-CHANNELS.add("rayleigh", RayleighChannel, "Rayleigh flat fading, h ~ CN(0,1), block: image/layer/symbol")
-CHANNELS.add("rician", RicianChannel, "Rician flat fading with K factor (LOS/scattered power), E|h|^2 = 1")
 
 
 def build_channel(

@@ -35,7 +35,7 @@ class ChannelSpec(BaseModel):
 
         ``k_factor`` belongs to the Rician channel; AWGN and Rayleigh refuse one rather than ignore it.
         """
-        from semcom.channels import CHANNELS
+        from semcom.channels.registry import CHANNELS  # lazy: the channels import Sionna
 
         # Scenario.problems reports this with the YAML line; the check here guards every other caller.
         if self.k_factor is not None and self.type in ("awgn", "rayleigh"):
