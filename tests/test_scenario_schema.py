@@ -182,10 +182,8 @@ def test_yaml_problems(tmp_path: Path) -> None:
 
 
 def test_unknown_codec_and_mcs(tmp_path: Path) -> None:
-    pytest.importorskip("semcom.sscc.codecs")
     with pytest.raises(ScenarioError, match=r":16: systems\[2\]\.codec: unknown codec 'gif'; allowed: .*"):
         load_scenario(_write(tmp_path, BASE.replace("codec: jpeg", "codec: gif")))
-    pytest.importorskip("semcom.sscc.mcs")
     with pytest.raises(ScenarioError, match=r":17: systems\[2\]\.mcs: .*QPSK.*allowed: an MCS name such as"):
         load_scenario(_write(tmp_path, BASE.replace("mcs: 4QAM-1/2", "mcs: QPSK-half")))
 

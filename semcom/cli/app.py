@@ -6,6 +6,7 @@ Heavy imports (torch, Sionna) happen inside the commands so that ``semcom --help
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -42,35 +43,48 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_debug = {"on": bool(os.environ.get("SEMCOM_DEBUG"))}
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="On an error, show the full traceback (for bug reports) "
+                                                      "instead of one line. Also: SEMCOM_DEBUG=1."),
 ) -> None:
     """Semantic-communication simulator."""
+    _debug["on"] = _debug["on"] or debug
 
 
 for _module, _func, _name in _COMMANDS:
-    try:
-        _mod = importlib.import_module(_module)
-    except ModuleNotFoundError as _exc:  # a command module not written yet must not break the others
-        if _exc.name != _module:
-            raise
-        continue
-    app.command(_name)(getattr(_mod, _func))
+    app.command(_name)(getattr(importlib.import_module(_module), _func))
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line a user sees for ``exc``: what went wrong, where, and what to do."""
+    from semcom.errors import SemcomError
+
+    if isinstance(exc, SemcomError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:  # the machine's doing: a full disk, a permission
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror} (free space or fix the permission, then run the same command again)"
+    return (f"unexpected {type(exc).__name__}: {exc} (a bug in semcom: rerun with --debug for the traceback "
+            "and report it)")
 
 
 def main() -> None:
-    """Console entry point: user errors print one line and exit 1, never a traceback."""
-    from semcom.errors import SemcomError
-
+    """Console entry point: every error is one ``error:`` line and exit code 1; ``--debug`` shows tracebacks."""
     try:
         app()
-    except SemcomError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        sys.exit(1)
     except KeyboardInterrupt:
         typer.secho("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:
+        if _debug["on"]:
+            raise
+        typer.secho(f"error: {error_line(exc)}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The semantic-receiver interface: received layers 1..r in, a dict of task outputs out.
 
-A receiver is a ``torch.nn.Module`` placed after the channel (DESIGN.md: dataset -> transmitter ->
-channel -> receiver -> metrics). It gets what a user's receiver may know, a :class:`Received`:
+A receiver is a ``torch.nn.Module`` placed after the channel (the data path: dataset -> transmitter
+-> channel -> receiver -> metrics). It gets what a user's receiver may know, a :class:`Received`:
 
 * ``layers``: the received symbol estimates of layers 1..r, complex ``[B, k_i]`` each (with perfect
   CSI the linear MMSE estimate ``conj(h) y / (|h|^2 + N0)``, the JSCC decoders' convention; without

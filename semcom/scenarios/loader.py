@@ -100,6 +100,9 @@ def _read_yaml(text: str, where: str) -> tuple[Any, dict[FieldPath, int]]:
         raise ScenarioError(f"{where}:{line}: YAML syntax error: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{where}: YAML error: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{where}: nested too deeply to be a scenario (lists or mappings inside each "
+                            "other thousands of levels down)") from None
     finally:
         loader.dispose()
     return data, lines

@@ -1,6 +1,6 @@
 """The scenario schema: what a scenario file may say, validated once at the door (pydantic).
 
-A scenario names every box of the data path (DESIGN.md): the dataset, the systems to compare, the
+A scenario names every box of the data path: the dataset, the systems to compare, the
 channel, the users and how many Monte Carlo draws to make. Field-level rules (types, ranges,
 allowed words) live in the models below; rules that relate fields to each other (unique names,
 aligned SNR sweeps, the SSCC budget's reference) are in :meth:`Scenario.problems`, which returns
@@ -69,6 +69,11 @@ SnrDb = Annotated[float, Field(ge=SNR_MIN_DB, le=SNR_MAX_DB, allow_inf_nan=False
 def _names_a_file(text: str, suffixes: tuple[str, ...] = (".safetensors",)) -> bool:
     """Whether a model/receiver/code field names a file (a path or a weights suffix), not a shipped name."""
     return "/" in text or "\\" in text or Path(text).suffix in suffixes
+
+
+#: More draws than this is a typo: a million noise draws of every image is already far past
+#: the point where the Monte Carlo interval stops shrinking visibly.
+MAX_DRAWS = 1_000_000
 
 
 class _Spec(BaseModel):
@@ -292,9 +297,10 @@ class Scenario(_Spec):
 
     name: str = Field(min_length=1, description="scenario name (results and plots carry it)")
     description: str = Field("", description="one line for `semcom list scenarios`")
-    seed: int = Field(0, ge=0, description="seed of every channel draw (derived per system, user, SNR point, "
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of every channel draw (derived per system, user, SNR point, "
                                            "draw and batch)")
-    draws: int = Field(1, ge=1, description="Monte Carlo channel draws per image and SNR point")
+    draws: int = Field(1, ge=1, le=MAX_DRAWS, description="Monte Carlo channel draws per image and SNR point "
+                                                          f"(at most {MAX_DRAWS:,})")
     batch_size: int = Field(100, ge=1, description="images encoded at once (part of the seeds)")
     dataset: DatasetSpec
     systems: list[SystemSpec] = Field(min_length=1, description="systems to compare")
