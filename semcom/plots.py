@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,10 @@ LINESTYLES = {"jscc": "-", "sscc": "--", "linear": "-."}
 _MARKERS = "osD^vPX*<>"
 
 
+def _save_figure(fig: Figure, fmt: str, tmp: Path) -> None:
+    fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+
+
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
@@ -42,8 +47,9 @@ def _x_of(rows: Sequence[dict[str, Any]]) -> tuple[list[float], bool]:
     """x values of one line and whether the user's SNR is fixed while another user sweeps."""
     own = [float(r["snr_db"]) for r in rows]
     sweep = [r.get("sweep_snr_db") for r in rows]
-    fixed = len(set(own)) == 1 and len(rows) > 1 and all(_finite(s) for s in sweep)
-    return ([float(s) for s in sweep] if fixed else own), fixed
+    if len(set(own)) == 1 and len(rows) > 1 and all(_finite(s) for s in sweep):
+        return [float(s) for s in sweep if s is not None], True
+    return own, False
 
 
 def make_figures(rows: Sequence[dict[str, Any]], meta: dict[str, Any] | None = None) -> dict[str, Figure]:
@@ -118,7 +124,6 @@ def plot_results(source: str | Path, out_dir: str | Path | None = None,
     for name, fig in make_figures(rows, meta).items():
         for fmt in formats:
             path = target / f"{name}.{fmt}"
-            atomic_write(path, lambda tmp, fig=fig, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=150,
-                                                                         bbox_inches="tight"))
+            atomic_write(path, partial(_save_figure, fig, fmt))
             written.append(path)
     return written

@@ -127,6 +127,10 @@ class LinearAnalogCode(nn.Module):
     Shapes: images ``[B, C, H, W]`` in [0, 1]; symbols ``[B, k_1 + .. + k_L]`` complex64.
     """
 
+    mean: torch.Tensor
+    basis: torch.Tensor
+    lam: torch.Tensor
+
     def __init__(self, config: LinearCodeConfig) -> None:
         super().__init__()
         self.config = config

@@ -58,6 +58,8 @@ class AnchoredJscc(MultiResJscc):
     restores it). Shapes as :class:`MultiResJscc`.
     """
 
+    layer_power: torch.Tensor
+
     def __init__(self, config: JsccConfig) -> None:
         nn.Module.__init__(self)
         self.config = config

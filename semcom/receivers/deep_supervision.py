@@ -21,6 +21,7 @@ Registered variants (the comparisons of the paper):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -95,7 +96,7 @@ class DeepSupervision(Receiver):
         return list(self.embed.parameters()) + list(self.blocks[0].parameters())
 
     def last_shared_parameters(self) -> list[nn.Parameter]:
-        return list(self.blocks[0][-2].parameters())
+        return list(cast(nn.Sequential, self.blocks[0])[-2].parameters())
 
 
 def deep_supervision(layer_symbols: Sequence[int], num_classes: int, **kwargs: object) -> DeepSupervision:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -52,4 +53,5 @@ class PerLayerHeads(Receiver):
         return list(self.embed.parameters())
 
     def last_shared_parameters(self) -> list[nn.Parameter]:
-        return [p for e in self.embed for p in e[-2].parameters()]  # each embedding's output Linear
+        # each embedding's output Linear
+        return [p for e in self.embed for p in cast(nn.Sequential, e)[-2].parameters()]

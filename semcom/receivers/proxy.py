@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -113,7 +114,7 @@ class ProxyTaskReceiver(Receiver):
         inputs = {s: [self._layer_input(rx, i, s) for i in range(r_max)] for s in (False, True)}
         w = self.width
         # per-branch, per-layer embeddings; the concatenation is the shared representation
-        emb = torch.cat([self.embed[b][i](inputs[self._sees_snr(b)][i])
+        emb = torch.cat([cast(nn.ModuleList, self.embed[b])[i](inputs[self._sees_snr(b)][i])
                          for b in self.branches for i in range(r_max)], dim=1)
         out: dict[str, torch.Tensor] = {SHARED: emb}
         per = emb.reshape(rx.batch, len(self.branches), r_max, w)    # [B, J, r, w]
@@ -170,7 +171,8 @@ class ProxyTaskReceiver(Receiver):
         return list(self.embed.parameters())
 
     def last_shared_parameters(self) -> list[nn.Parameter]:
-        return [p for b in self.branches for e in self.embed[b] for p in e[-2].parameters()]
+        return [p for b in self.branches for e in cast(nn.ModuleList, self.embed[b])
+                for p in cast(nn.Sequential, e)[-2].parameters()]
 
 
 def proxy_uncertainty(layer_symbols: Sequence[int], num_classes: int, **kwargs: object) -> ProxyTaskReceiver:

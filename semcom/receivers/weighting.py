@@ -28,6 +28,7 @@ attention KL term) are not balanced: every strategy adds them with weight 1. Str
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -110,7 +111,13 @@ class EqualWeighting(Weighting):
 
     name = "equal"
 
-    def backward(self, losses, shared=(), last_shared=None, representation=None):  # type: ignore[override]
+    def backward(
+        self,
+        losses: dict[str, torch.Tensor],
+        shared: Sequence[torch.Tensor] = (),
+        last_shared: Sequence[torch.Tensor] | None = None,
+        representation: torch.Tensor | None = None,
+    ) -> dict[str, float]:
         torch.stack(list(losses.values())).sum().backward()
         return {k: 1.0 for k in losses}
 
@@ -130,7 +137,13 @@ class UncertaintyWeighting(Weighting):
         super().__init__(tasks)
         self.log_var = nn.Parameter(torch.zeros(len(self.task_names)))
 
-    def backward(self, losses, shared=(), last_shared=None, representation=None):  # type: ignore[override]
+    def backward(
+        self,
+        losses: dict[str, torch.Tensor],
+        shared: Sequence[torch.Tensor] = (),
+        last_shared: Sequence[torch.Tensor] | None = None,
+        representation: torch.Tensor | None = None,
+    ) -> dict[str, float]:
         losses, aux = self.split(losses)
         total = self.log_var.new_zeros(()) if aux is None else aux
         weights = {}
@@ -161,12 +174,20 @@ class GradNorm(Weighting):
     def __init__(self, tasks: Sequence[Task], alpha: float = 1.5, lr: float = 0.025) -> None:
         super().__init__(tasks)
         self.alpha = float(alpha)
+        self.w: torch.Tensor
+        self.initial: torch.Tensor
         self.register_buffer("w", torch.ones(len(self.task_names)))
         self.register_buffer("initial", torch.full((len(self.task_names),), float("nan")))
         self._w = self.w.clone().requires_grad_(True)
         self._opt = torch.optim.Adam([self._w], lr=lr)
 
-    def backward(self, losses, shared=(), last_shared=None, representation=None):  # type: ignore[override]
+    def backward(
+        self,
+        losses: dict[str, torch.Tensor],
+        shared: Sequence[torch.Tensor] = (),
+        last_shared: Sequence[torch.Tensor] | None = None,
+        representation: torch.Tensor | None = None,
+    ) -> dict[str, float]:
         losses, aux = self.split(losses)
         names = [n for n in self.task_names if n in losses]
         idx = torch.tensor([self.task_names.index(n) for n in names])
@@ -195,7 +216,7 @@ class GradNorm(Weighting):
             self.w.copy_(self._w)
         return {n: float(self.w[j]) for n, j in zip(names, idx.tolist(), strict=True)}
 
-    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)
         with torch.no_grad():
             self._w.copy_(self.w)
@@ -242,7 +263,13 @@ class PcGrad(Weighting):
         super().__init__(tasks)
         self._gen = torch.Generator().manual_seed(seed)
 
-    def backward(self, losses, shared=(), last_shared=None, representation=None):  # type: ignore[override]
+    def backward(
+        self,
+        losses: dict[str, torch.Tensor],
+        shared: Sequence[torch.Tensor] = (),
+        last_shared: Sequence[torch.Tensor] | None = None,
+        representation: torch.Tensor | None = None,
+    ) -> dict[str, float]:
         params = [p for p in shared if p.requires_grad]
         if not params:
             raise ValueError("PCGrad needs the receiver's shared parameters")
@@ -317,7 +344,13 @@ class MgdaUb(Weighting):
             raise ValueError(f"normalize must be 'none', 'loss' or 'l2', not {normalize!r}")
         self.normalize = normalize
 
-    def backward(self, losses, shared=(), last_shared=None, representation=None):  # type: ignore[override]
+    def backward(
+        self,
+        losses: dict[str, torch.Tensor],
+        shared: Sequence[torch.Tensor] = (),
+        last_shared: Sequence[torch.Tensor] | None = None,
+        representation: torch.Tensor | None = None,
+    ) -> dict[str, float]:
         losses, aux = self.split(losses)
         names = list(losses)
         wrt = [representation] if representation is not None else [p for p in shared if p.requires_grad]

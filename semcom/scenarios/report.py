@@ -61,7 +61,7 @@ def results_table(rows: Sequence[dict[str, Any]], meta: dict[str, Any] | None = 
     table = Table(title=scenario, caption=caption)
     users = len({r["user"] for r in rows}) > 1  # one user: its name is in the caption, not in every row
     if not users and rows:
-        table.caption = f"user {rows[0]['user']}; " + (table.caption or "")
+        table.caption = f"user {rows[0]['user']}; {table.caption or ''}"
     for col in ("system", *(("user",) if users else ()), "L", "k", "SNR dB", "PSNR dB", "±", "pooled", "acc %",
                 "±", "out %"):
         table.add_column(col, justify="left" if col in ("system", "user") else "right")
