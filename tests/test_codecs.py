@@ -148,7 +148,7 @@ def test_round_trip_at_high_quality(name: str, kind: str, images: dict[str, torc
 @pytest.mark.parametrize("name", PILLOW_CODECS)
 @pytest.mark.parametrize("kind", ["L", "RGB"])
 def test_quality_changes_stream_and_pixels(name: str, kind: str, images: dict[str, torch.Tensor]) -> None:
-    """DESIGN.md pitfall: a quality knob that changes nothing (seen once with AVIF on grayscale)."""
+    """A known pitfall: a quality knob that changes nothing (seen once with AVIF on grayscale)."""
     codec = build_codec(name)
     lo, hi = codec.quality_range
     x = images[kind][0]
@@ -171,7 +171,7 @@ def few_level_digits(mnist_sample: np.ndarray) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", PILLOW_CODECS)
 def test_quality_knob_works_on_few_level_digits(name: str, few_level_digits: torch.Tensor) -> None:
-    """The DESIGN.md pitfall: with AV1 palette mode these coded losslessly, the same, at every quality."""
+    """That pitfall's cause: with AV1 palette mode these coded losslessly, the same, at every quality."""
     codec = build_codec(name)
     lo, hi = codec.quality_range
     low, high = lo + (hi - lo) // 20, lo + 19 * (hi - lo) // 20

@@ -13,9 +13,10 @@ from scipy.stats import norm
 
 from semcom.channels import build_channel
 from semcom.channels.base import ChannelOutput
+from semcom.sscc.bler import compute_bler_curve
 from semcom.sscc.capacity import capacity_bits
 from semcom.sscc.link import LdpcQamLink, transport_block_size
-from semcom.sscc.mcs import MCS_TABLE, Mcs, compute_bler_curve
+from semcom.sscc.mcs import MCS_TABLE, Mcs
 
 # TS 38.214 Table 5.1.3.2-1: the TB sizes up to 3824 bits
 TBS_TABLE = [

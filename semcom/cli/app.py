@@ -31,6 +31,7 @@ _COMMANDS = [
     ("semcom.cli.train", "train_cmd", "train"),
     ("semcom.cli.linear", "fit_linear_cmd", "fit-linear"),
     ("semcom.cli.receivers", "train_receiver_cmd", "train-receiver"),
+    ("semcom.cli.bler", "bler_cmd", "bler"),
 ]
 
 

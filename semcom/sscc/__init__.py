@@ -2,7 +2,8 @@
 
 Image codecs (:mod:`semcom.sscc.codecs`) with rate matching to a bit budget
 (:mod:`semcom.sscc.rate`), the 5G LDPC + QAM link on ``sionna.phy`` (:mod:`semcom.sscc.link`), MCS
-tables with BLER curves semcom computes itself (:mod:`semcom.sscc.mcs`), the capacity bound
+tables with cached BLER curves (:mod:`semcom.sscc.mcs`) that semcom computes itself with its BLER
+simulator (:mod:`semcom.sscc.bler`, ``semcom bler``), the capacity bound
 (:mod:`semcom.sscc.capacity`), and the whole chain as a transmission system
 (:mod:`semcom.sscc.system`). Submodules are imported on use: Sionna loads only with the link.
 """

@@ -5,8 +5,8 @@ For ``k`` complex channel uses at SNR ``Es/N0`` (linear) with Gaussian inputs, a
     bits = floor( sum_i log2(1 + |h_i|^2 SNR) ),
 
 which is ``floor(k log2(1 + SNR))`` on AWGN (``h = 1``) and, per fading realisation, with one gain per
-block (``h`` of shape ``[B, 1]``) or per symbol (``[B, k]``). It is the "capacity" SSCC baseline of
-DESIGN.md: an upper bound no practical MCS reaches (finite block length, QAM, BP decoding).
+block (``h`` of shape ``[B, 1]``) or per symbol (``[B, k]``). It is the "capacity" SSCC baseline: an
+upper bound no practical MCS reaches (finite block length, QAM, BP decoding).
 """
 
 from __future__ import annotations

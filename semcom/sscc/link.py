@@ -1,7 +1,7 @@
 """The digital link of the SSCC baseline: 5G LDPC transport blocks over QAM, built on ``sionna.phy``.
 
-Bit budget (DESIGN.md, "SSCC gets exactly the same channel uses"): ``k`` complex channel uses with a
-``2^m``-QAM carry ``N = k m`` coded bits, and a code of rate ``R`` carries ``k m R`` bits. Those bits
+Bit budget: the SSCC gets exactly the same channel uses as the JSCC. ``k`` complex channel uses with
+a ``2^m``-QAM carry ``N = k m`` coded bits, and a code of rate ``R`` carries ``k m R`` bits. Those bits
 include the transport-block CRC, so the payload (the TB size, TBS) is the largest size allowed by
 5G NR (TS 38.214 Sec. 5.1.3.2, as computed by ``sionna.phy.nr.utils.calculate_tb_size``) with
 
@@ -118,11 +118,11 @@ class LdpcQamLink(torch.nn.Module):
         num_symbols: complex channel uses per block ``k``.
         num_bp_iter: BP iterations of the LDPC decoder.
         cn_update: check-node rule of the BP decoder. Default ``"boxplus-phi"`` (Sionna's default, exact
-            sum-product). On this project's shared 2-core CPU ``"minsum"`` decoded only ~10-25% faster
-            (``bench/bench_link.py``) and its waterfall is ~0.6 dB worse (4QAM-1/2, 130 symbols), so
-            the better decoder is the default. The cached BLER tables (:mod:`semcom.sscc.mcs`) were
-            made with this default and 20 iterations; a link with another decoder should not use them
-            for MCS selection.
+            sum-product): ``"minsum"`` decodes only a little faster and its waterfall is worse
+            (``bench/bench_link.py``, docs/benchmarks.md), so the better decoder is the default. The
+            cached BLER tables (:mod:`semcom.sscc.mcs`, made by :mod:`semcom.sscc.bler`) use this
+            default and 20 iterations; a link with another decoder should not use them for MCS
+            selection.
         device: where the blocks run; fixed at construction.
 
     Input:

@@ -1,9 +1,10 @@
 """Rate matching: the best codec quality whose payload fits a bit budget.
 
-The SSCC baseline gives the codec exactly the bits the link carries for one image (DESIGN.md:
-``bits = k_total x bits_per_symbol x code_rate``) and picks the highest quality whose payload fits.
-A payload of ``len(payload)`` bytes costs ``8 * len(payload)`` bits; what the payload contains
-(payload-only or whole-file accounting) is the codec's :attr:`~semcom.sscc.codecs.ImageCodec.accounting`.
+The SSCC baseline gives the codec exactly the bits the link carries for one image on the channel
+uses the JSCC gets (``bits = k_total x bits_per_symbol x code_rate``) and picks the highest quality
+whose payload fits. A payload of ``len(payload)`` bytes costs ``8 * len(payload)`` bits; what the
+payload contains (payload-only or whole-file accounting) is the codec's
+:attr:`~semcom.sscc.codecs.ImageCodec.accounting`.
 
 Search: payload size grows with quality "enough" but not strictly. JPEG is monotone in practice;
 WebP, HEVC and AV1 have local dips, and HEVC's sizes are noisy at the low-quality end (pillow-heif's
@@ -15,10 +16,8 @@ fits, with about ``log2(range) + 2 + lookahead`` encodes per image, none repeate
 lowest ``1 + lookahead`` qualities fits, the image is an outage: the receiver shows the dataset's
 mean image (the cliff).
 
-Against an exhaustive search (30 MNIST and 30 CIFAR-10 test images, 4 budgets each, default
-``lookahead=2``) the result was the exhaustive optimum in every JPEG case, 166 of 167 WebP cases
-(1 within 4 qualities), 190 of 191 AV1 cases and 211 of 216 HEVC cases; the misses are dips far from
-the boundary and, 4 times in all, an outage declared where a noisy low quality would have fitted.
+The search can miss the exhaustive optimum on a dip far from the boundary, or declare an outage
+where a noisy low quality would have fitted; how often it does is in ``docs/codecs.md``.
 
 Side information: by default the quality is taken as known to the receiver (as the codec's
 payload accounting assumes for the shape). A link that signals a per-image quality needs

@@ -11,7 +11,8 @@ transport block of k_i symbols. Two ways to fill the layers:
 * ``simulcast``: every layer carries its own complete encoding at its own budget; a user with layers
   1..r shows the highest layer that decoded.
 
-Bit budget per layer (DESIGN.md): the transport block size of k_i symbols at the MCS
+Bit budget per layer: the SSCC gets exactly the same channel uses as the JSCC, so layer i has k_i
+symbols and carries the transport block size of k_i symbols at the MCS
 (``bits = k x bits_per_symbol x code_rate`` less CRC, :class:`~semcom.sscc.link.LdpcQamLink`),
 less the link's length field, less one byte that carries the codec quality of that image (the
 receiver needs it; both are counted). The codec picks the best quality whose payload fits.
@@ -29,17 +30,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 
 from semcom.channels.base import Channel, ChannelOutput
+from semcom.sscc.capacity import capacity_bits
 from semcom.sscc.codecs import CodecDecodeError, ImageCodec, build_codec
+from semcom.sscc.link import LdpcQamLink, transport_block_size
+from semcom.sscc.mcs import get_mcs, select_mcs
 from semcom.sscc.rate import fit_to_budget
 from semcom.systems import LayerOutput
-
-if TYPE_CHECKING:
-    from semcom.sscc.link import LdpcQamLink
 
 __all__ = ["RESIDUAL_GAIN", "SsccSystem"]
 
@@ -112,8 +113,6 @@ class SsccSystem:
         self.codec = build_codec(codec, headers=headers) if isinstance(codec, str) else codec
         self.mcs = mcs
         if mcs not in ("adaptive", "capacity"):
-            from semcom.sscc.mcs import get_mcs
-
             get_mcs(mcs)  # fail early on a bad name
         self._layer_symbols = [int(k) for k in layer_symbols]
         self.mean_image = mean_image.detach().float().cpu()
@@ -176,8 +175,6 @@ class SsccSystem:
 
     # ------------------------------------------------------------------ pieces
     def _link(self, mcs: str, k: int) -> LdpcQamLink:
-        from semcom.sscc.link import LdpcQamLink
-
         key = (mcs, k)
         if key not in self._links:
             self._links[key] = LdpcQamLink(mcs, k, num_bp_iter=self.num_bp_iter, cn_update=self.cn_update,
@@ -185,12 +182,8 @@ class SsccSystem:
         return self._links[key]
 
     def _choose_mcs(self, snr_db: float) -> list[str | None]:
-        from semcom.sscc.link import transport_block_size
-
         if self.mcs != "adaptive":
             return [self.mcs if transport_block_size(self.mcs, k) > 0 else None for k in self._layer_symbols]
-        from semcom.sscc.mcs import select_mcs
-
         chosen = []
         for k in self._layer_symbols:
             m = select_mcs(snr_db, k, target_bler=self.target_bler, channel=self.bler_channel)
@@ -302,8 +295,6 @@ class SsccSystem:
         self, tx: _Prepared, channel: Channel, snr_db: float, resolution: int
     ) -> list[LayerOutput]:
         """Capacity bound: error-free bits per layer from this user's own channel draw."""
-        from semcom.sscc.capacity import capacity_bits
-
         batch = len(tx.images)
         probe = torch.zeros(batch, sum(self._layer_symbols), dtype=torch.complex64)
         parts = _split(channel(probe, snr_db, layer_sizes=self._layer_symbols), self._layer_symbols)
