@@ -38,8 +38,9 @@ from semcom.analog.code import LinearAnalogCode, LinearCodeConfig
 from semcom.analog.store import fit_linear_code
 from semcom.channels import build_channel
 from semcom.data import load_dataset, without_mnist_sample
+from semcom.jscc.zoo import load_model
 from semcom.metrics import pooled_psnr, psnr
-from semcom.zoo import list_models, load_model
+from semcom.zoo import list_models
 
 # two-sided 95% Student t quantiles by degrees of freedom (draws - 1)
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}

@@ -31,7 +31,8 @@ from semcom.channels import build_channel
 from semcom.data import load_dataset
 from semcom.jscc.checkpoint import epochs_label, load_checkpoint
 from semcom.jscc.train import evaluate
-from semcom.zoo import list_models, load_model
+from semcom.jscc.zoo import load_model
+from semcom.zoo import list_models
 
 
 def _channel_for(card: dict, seed: int = 0):

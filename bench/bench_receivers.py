@@ -77,9 +77,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     from semcom.data import load_dataset
-    from semcom.jscc.checkpoint import sha256_file
     from semcom.receivers import evaluate_receiver, load_encoder, train_receiver
-    from semcom.receivers.checkpoint import model_weights_file
+    from semcom.receivers.checkpoint import model_sha256
 
     model_name = args.model or f"{args.dataset}-mr3-awgn"
     encoder = load_encoder(model_name)
@@ -104,7 +103,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "machine": f"{platform.machine()} CPU, {args.threads} torch thread(s), shared 2-core host, "
                        "no GPU",
             "torch": torch.__version__, "model": model_name,
-            "model_sha256": sha256_file(model_weights_file(model_name)),  # the encoder the receivers read
+            "model_sha256": model_sha256(model_name),  # the encoder the receivers read
             "dataset": args.dataset,
             "train_images": len(train), "test_images": len(test), "epochs": args.epochs,
             "batch_size": args.batch_size, "lr": args.lr, "width": args.width,

@@ -21,7 +21,7 @@ SYSTEM_TYPES: dict[str, str] = {
 REGISTRIES: dict[str, tuple[str, str]] = {
     "channels": ("semcom.channels", "CHANNELS"),
     "codecs": ("semcom.sscc.codecs", "CODECS"),
-    "models": ("semcom.zoo", "MODELS"),
+    "models": ("semcom.jscc.zoo", "MODELS"),
     "receivers": ("semcom.receivers", "RECEIVERS"),
     "scenarios": ("semcom.scenarios", "SCENARIOS"),
 }

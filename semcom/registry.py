@@ -55,16 +55,6 @@ class Registry:
             raise ValueError(f"{self.kind}: '{name}' is already registered by {self._entries[name].origin}")
         self._entries[name] = Entry(name, description.strip().splitlines()[0], factory, origin)
 
-    def register(self, name: str, description: str | None = None) -> Callable[[Any], Any]:
-        """Class or function decorator: register under ``name`` (description: first docstring line)."""
-
-        def wrap(obj: Any) -> Any:
-            doc = description or (obj.__doc__ or name).strip()
-            self.add(name, obj, doc)
-            return obj
-
-        return wrap
-
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
             return

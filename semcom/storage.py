@@ -1,23 +1,48 @@
-"""Files every semcom checkpoint shares: safetensors weights, a JSON card, the sha256 that ties them.
+"""Weights files and their cards: every semcom checkpoint is found, read and written here.
 
 A checkpoint ``PATH.safetensors`` holds tensors and, in its metadata, a format tag and the
 configuration it was built from; its card ``PATH.json`` (same stem) says how it was made and carries
 the sha256 of the weights file. Reading never runs code from a file: safetensors and JSON are data.
+
+Where weights come from: a name that ships with semcom (a :class:`Shelf`, such as the JSCC zoo or
+the shipped receivers) or a file. :func:`resolve_weights` tells the two apart by one rule and returns
+a :class:`ResolvedWeights`, which reads the card and hashes the file at most once however many
+readers ask (the loader that verifies, the system that reports the checksum).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
-from semcom.errors import CheckpointError
+from semcom.errors import CheckpointError, SemcomError
 from semcom.provenance import library_versions
 
-__all__ = ["card_path", "load_card", "read_metadata", "read_tensors", "sha256_file", "verify_card", "write_checkpoint"]
+__all__ = [
+    "WEIGHTS_SUFFIXES",
+    "ResolvedWeights",
+    "Shelf",
+    "card_path",
+    "load_card",
+    "names_a_file",
+    "read_metadata",
+    "read_tensors",
+    "resolve_weights",
+    "sha256_file",
+    "write_checkpoint",
+]
+
+#: Suffixes that make a reference a file whatever else it says (``model.safetensors``).
+WEIGHTS_SUFFIXES = (".safetensors", ".pt")
+
+#: What a sha256 mismatch advises when the caller has nothing more specific.
+_REFETCH = "download or train it again"
 
 
 def sha256_file(path: str | Path) -> str:
@@ -46,19 +71,115 @@ def load_card(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{cp}: model card is not valid JSON ({exc})") from None
 
 
-def verify_card(path: str | Path) -> dict[str, Any]:
-    """The card of ``path`` after checking the file's sha256 against it (``{}`` when there is no card)."""
-    path = Path(path)
-    if not card_path(path).is_file():
-        return {}
-    card = load_card(path)
-    want = card.get("sha256")
-    if want and sha256_file(path) != want:
-        raise CheckpointError(
-            f"{path}: sha256 does not match its card {card_path(path).name} "
-            "(file corrupt or replaced); download or train it again"
-        )
-    return card
+def names_a_file(text: str) -> bool:
+    """Whether a weights reference is a file by its spelling: a folder separator or a weights suffix.
+
+    A reference that is not (``mnist-mr3-awgn``) is a shipped name, or a file only when no shelf
+    has that name and the file exists (:func:`resolve_weights`).
+    """
+    return "/" in text or "\\" in text or Path(text).suffix in WEIGHTS_SUFFIXES
+
+
+class Shelf:
+    """Weights that ship inside semcom under names: ``folder()/NAME.safetensors``, its card beside it.
+
+    Subclasses say where the folder is (:meth:`folder`) and what an unknown name is told
+    (:meth:`unknown`); by default the names are the weights files present, and a name's card is
+    optional. A shelf whose names are registered ahead of their files (the zoo) overrides
+    :meth:`names` and :meth:`locate`.
+    """
+
+    def folder(self) -> Path:
+        """The folder of the shipped files (looked up at each use)."""
+        raise NotImplementedError
+
+    def unknown(self, name: str) -> SemcomError:
+        """The error for a name this shelf does not hold (it lists the names)."""
+        raise NotImplementedError
+
+    def names(self) -> list[str]:
+        """The names this shelf answers to."""
+        return sorted(p.stem for p in self.folder().glob("*.safetensors"))
+
+    def weights(self, name: str) -> Path:
+        """``folder()/NAME.safetensors`` (it may not exist)."""
+        return self.folder() / f"{name}.safetensors"
+
+    def locate(self, name: str) -> Path:
+        """The weights file of shipped ``name``; :meth:`unknown`'s error if there is none."""
+        path = self.weights(name)
+        if name not in self.names() or not path.is_file():
+            raise self.unknown(name)
+        return path
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """A weights file found for a shipped name or a path; its card and sha256 are read once, when asked.
+
+    Attributes:
+        path: the weights file (it existed when resolved).
+        source: ``"shipped"`` (a name on a :class:`Shelf`) or ``"file"``.
+        name: the shipped name, or the file's stem (what results call the model by default).
+    """
+
+    path: Path
+    source: Literal["shipped", "file"]
+    name: str
+
+    @cached_property
+    def card(self) -> dict[str, Any]:
+        """The card beside the file, ``{}`` when there is none."""
+        return load_card(self.path) if card_path(self.path).is_file() else {}
+
+    @cached_property
+    def sha256(self) -> str:
+        """Hex sha256 of the weights file."""
+        return sha256_file(self.path)
+
+    def verify(self, advice: str = _REFETCH) -> dict[str, Any]:
+        """The card, after checking the file's sha256 against it when the card has one.
+
+        Raises ``CheckpointError`` on a mismatch; ``advice`` says what to do about it.
+        """
+        want = self.card.get("sha256")
+        if want and self.sha256 != want:
+            raise CheckpointError(f"{self.path}: sha256 does not match its card {card_path(self.path).name} "
+                                  f"(file corrupt or replaced); {advice}")
+        return self.card
+
+    def read(self, meta_key: str, what: str, fmt: str) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+        """:func:`read_tensors` of this file."""
+        return read_tensors(self.path, meta_key, what, fmt)
+
+
+def resolve_weights(
+    source: str | Path,
+    shelf: Shelf | None = None,
+    base_dir: str | Path | None = None,
+    what: str = "checkpoint",
+) -> ResolvedWeights:
+    """The weights file that ``source`` names: a name on ``shelf``, or a file.
+
+    The rule: a ``Path``, or a text that :func:`names_a_file`, is a file; any other text is the
+    shelf's when the shelf has that name, else a file when one exists, else an unknown name. Files
+    are taken relative to ``base_dir`` (default: the working folder). Nothing is read yet.
+
+    Raises:
+        CheckpointError: ``"{path}: {what} not found"``, or the shelf's missing files.
+        SemcomError: the shelf's error for an unknown name (the zoo: ``UnknownNameError``).
+    """
+    text = str(source)
+    base = Path() if base_dir is None else Path(base_dir)
+    if shelf is not None and not isinstance(source, Path) and not names_a_file(text):
+        if text in shelf.names():
+            return ResolvedWeights(shelf.locate(text), "shipped", text)
+        if not (base / text).is_file():
+            raise shelf.unknown(text)
+    path = base / source
+    if not path.is_file():
+        raise CheckpointError(f"{path}: {what} not found")
+    return ResolvedWeights(path, "file", path.stem)
 
 
 def read_tensors(

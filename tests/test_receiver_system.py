@@ -214,3 +214,37 @@ def test_shipped_receiver_names() -> None:
     spec = load_scenario("receivers-mnist").systems[1]
     assert isinstance(spec, ReceiverSystemSpec) and not spec.receiver_is_path()
     assert shipped_receiver(spec.receiver).is_file()
+
+
+@pytest.mark.parametrize("channel,csi", [("rayleigh", "perfect"), ("rayleigh", "none"), ("awgn", "perfect")])
+def test_receivers_read_the_jscc_decoders_estimate(channel: str, csi: str) -> None:
+    """One LMMSE estimate for the JSCC decoders and the receivers: the same bits."""
+    from semcom.jscc.model import receiver_input, symbol_estimate
+    from semcom.receivers.training import layer_estimates
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 130, dtype=torch.cfloat, generator=g)
+    out = build_channel(channel, block="symbol" if channel != "awgn" else "image", csi=csi, seed=2)(x, 3.0)
+    x_hat, _ = receiver_input(out)
+    assert torch.equal(symbol_estimate(out), x_hat)
+    for got, want in zip(layer_estimates(out, [44, 43, 43]), torch.split(x_hat, [44, 43, 43], dim=1), strict=True):
+        assert torch.equal(got, want)
+
+
+def test_shipped_receivers_resolve_by_name_and_hash_each_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import semcom.storage as storage
+    from semcom.receivers import RECEIVERS
+    from semcom.receivers.checkpoint import SHELF
+    from semcom.receivers.registry import RECEIVERS as REGISTERED
+
+    assert RECEIVERS is REGISTERED
+    path = sorted(weights_dir().glob("*.safetensors"))[0]
+    weights = storage.resolve_weights(path.stem, SHELF)
+    assert weights.source == "shipped" and weights.path == path
+    _, by_name = load_receiver(path.stem)
+    hashes: list[str] = []
+    real_hash = storage.sha256_file
+    monkeypatch.setattr(storage, "sha256_file", lambda p: hashes.append(Path(p).name) or real_hash(p))
+    system = ReceiverSystem(by_name["model"]["name"], path)
+    assert sorted(hashes) == sorted([path.name, f"{by_name['model']['name']}.safetensors"])
+    assert system.checksums[path.name] == by_name["sha256"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,10 +13,11 @@ import torch
 import semcom.zoo as zoo
 from semcom.channels import build_channel
 from semcom.errors import CheckpointError
-from semcom.jscc import JsccConfig, load_card
-from semcom.jscc.checkpoint import sha256_file
+from semcom.jscc import JsccConfig
 from semcom.jscc.system import JsccSystem
+from semcom.jscc.zoo import load_model
 from semcom.registry import UnknownNameError
+from semcom.storage import load_card, sha256_file
 
 AVAILABLE = [m.name for m in zoo.list_models() if m.available]
 REQUIRED_CARD_KEYS = {
@@ -39,7 +42,7 @@ def test_registry_lists_all_names() -> None:
     assert set(zoo.ZOO) == set(names)
     assert "mnist-mr3-awgn" in AVAILABLE, "the quickstart model must ship with the package"
     with pytest.raises(UnknownNameError):
-        zoo.load_model("no-such-model")
+        load_model("no-such-model")
 
 
 @pytest.mark.parametrize("name", AVAILABLE)
@@ -50,7 +53,7 @@ def test_zoo_file_matches_card(name: str) -> None:
     assert card["sha256"] == sha256_file(path)
     assert card["size_bytes"] == path.stat().st_size
     assert path.stat().st_size < 8 * 2**20, "zoo files must stay small"
-    model = zoo.load_model(name)
+    model = load_model(name)
     assert model.config == JsccConfig.from_dict(card["architecture"])
     assert list(model.layer_symbols) == card["layer_symbols"]
     n = len(card["test"]["psnr_db"])
@@ -84,10 +87,10 @@ def test_corrupt_zoo_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     (tmp_path / src.name).write_bytes(bytes(data))
     monkeypatch.setattr(zoo, "weights_dir", lambda: tmp_path)
     with pytest.raises(CheckpointError, match="sha256"):
-        zoo.load_model("mnist-mr3-awgn")
+        load_model("mnist-mr3-awgn")
     (tmp_path / src.name).unlink()
     with pytest.raises(CheckpointError, match="missing"):
-        zoo.load_model("mnist-mr3-awgn")
+        load_model("mnist-mr3-awgn")
 
 
 @pytest.mark.parametrize("card", sorted((Path(zoo.__file__).parent / "weights").glob("*.json"))
@@ -98,3 +101,55 @@ def test_shipped_cards_name_no_machine_paths(card: Path) -> None:
     text = card.read_text()
     for path in ("/work/", "/root/", "/home/", "../shared"):
         assert path not in text, f"{card.name} names {path}"
+
+
+def test_a_zoo_load_reads_its_card_once_and_hashes_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """JsccSystem + the results' description: one card read, one sha256 (verification and checksum share it)."""
+    import semcom.storage as storage
+    from semcom.scenarios.factory import describe_system
+    from semcom.scenarios.schema import JsccSystemSpec
+
+    reads: list[Path] = []
+    hashes: list[Path] = []
+    real_load, real_hash = storage.load_card, storage.sha256_file
+    monkeypatch.setattr(storage, "load_card", lambda path: reads.append(Path(path)) or real_load(path))
+    monkeypatch.setattr(storage, "sha256_file", lambda path: hashes.append(Path(path)) or real_hash(path))
+    system = JsccSystem("mnist-mr3-awgn")
+    desc = describe_system(JsccSystemSpec(type="jscc", model="mnist-mr3-awgn"), system, Path("."))
+    path = zoo.weights_path("mnist-mr3-awgn")
+    assert reads == [path] and hashes == [path]
+    assert desc["checksums"] == {path.name: system.card["sha256"]}
+    assert system.describe()["sha256"] == system.card["sha256"]
+
+
+def test_one_rule_tells_zoo_names_from_files(tmp_path: Path) -> None:
+    from semcom.storage import names_a_file, resolve_weights
+
+    assert names_a_file("a/b") and names_a_file("a\\b") and names_a_file("m.safetensors") and names_a_file("m.pt")
+    assert not names_a_file("mnist-mr3-awgn")
+    shipped = resolve_weights("mnist-mr3-awgn", zoo.SHELF, tmp_path)
+    assert shipped.source == "shipped" and shipped.path == zoo.weights_path("mnist-mr3-awgn")
+    assert shipped.name == "mnist-mr3-awgn"
+    src = zoo.weights_path("mnist-mr3-awgn")
+    shutil.copy(src, tmp_path / "mine.safetensors")
+    shutil.copy(src, tmp_path / "bare")
+    for ref in ("mine.safetensors", Path("mine.safetensors"), "bare"):  # relative to base_dir
+        got = resolve_weights(ref, zoo.SHELF, tmp_path)
+        assert got.source == "file" and got.path.parent == tmp_path and got.card == {}
+    with pytest.raises(UnknownNameError, match="mnist-mr3-awgn"):
+        resolve_weights("no-such-model", zoo.SHELF, tmp_path)
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        resolve_weights("nowhere/m.safetensors", zoo.SHELF, tmp_path)
+    # a path-shaped reference is a file even when a zoo name hides in it
+    with pytest.raises(CheckpointError, match="not found"):
+        resolve_weights(Path("mnist-mr3-awgn"), zoo.SHELF, tmp_path)
+    # a checkpoint file loads as the same model as the zoo name, labelled by its stem
+    system = JsccSystem(tmp_path / "mine.safetensors")
+    assert system.name == "mine" and system.card == {}
+    assert system.checksums == {"mine.safetensors": sha256_file(src)}
+
+
+def test_the_zoo_is_data_that_jscc_reads() -> None:
+    """semcom.zoo builds no model: it imports nothing of semcom.jscc (the arrow goes jscc -> zoo)."""
+    code = "import sys, semcom.zoo; sys.exit(any(m.startswith('semcom.jscc') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

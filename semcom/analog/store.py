@@ -2,6 +2,7 @@
 
 A linear code checkpoint holds the transform (``mean``, ``basis``, ``lam``) and, in its metadata,
 the :class:`~semcom.analog.code.LinearCodeConfig`; the card says what it was fitted on and how.
+The files are written and read by :mod:`semcom.storage`, as every semcom checkpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from semcom.analog.code import LinearAnalogCode, LinearCodeConfig
 from semcom.analog.transform import fit_transform
 from semcom.data import ImageDataset
 from semcom.errors import CheckpointError
-from semcom.storage import read_tensors, verify_card, write_checkpoint
+from semcom.storage import resolve_weights, write_checkpoint
 
 __all__ = ["FORMAT", "fit_linear_code", "load_linear_code", "save_linear_code"]
 
@@ -69,18 +70,17 @@ def load_linear_code(path: str | Path) -> tuple[LinearAnalogCode, dict[str, Any]
     The weights' sha256 is checked against the card when there is one. (An anchored JSCC model
     carries its linear code too: :func:`semcom.scenarios.factory` takes it from there.)
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: linear code checkpoint not found")
-    card = verify_card(path)
-    meta, state = read_tensors(path, _META_KEY, "linear analog code", FORMAT)
+    weights = resolve_weights(Path(path), what="linear code checkpoint")
+    card = weights.verify()
+    meta, state = weights.read(_META_KEY, "linear analog code", FORMAT)
     try:
         config = LinearCodeConfig.from_dict(json.loads(meta[_META_KEY]))
     except (ValueError, TypeError, KeyError) as exc:
-        raise CheckpointError(f"{path}: invalid configuration in metadata ({exc})") from None
+        raise CheckpointError(f"{weights.path}: invalid configuration in metadata ({exc})") from None
     code = LinearAnalogCode(config)
     try:
         code.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: tensors do not fit the configuration ({str(exc).splitlines()[0]})") from None
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"{weights.path}: tensors do not fit the configuration ({first})") from None
     return code.eval(), card

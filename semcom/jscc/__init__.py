@@ -5,13 +5,15 @@
 >>> system = JsccSystem(model)   # or JsccSystem("mnist-mr3-awgn"), JsccSystem("path/to.safetensors")
 """
 
-from semcom.jscc.checkpoint import load_card, load_checkpoint, save_checkpoint
+from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint
 from semcom.jscc.config import JsccConfig, parse_ratio, split_symbols, symbols_for_ratio
-from semcom.jscc.model import JsccOutput, MultiResJscc, normalize_power, receiver_input
+from semcom.jscc.model import JsccOutput, MultiResJscc, normalize_power, receiver_input, symbol_estimate
 from semcom.jscc.system import JsccSystem, JsccTransmission
 from semcom.jscc.train import TrainConfig, evaluate  # train(): semcom.jscc.train.train
+from semcom.jscc.zoo import MODELS, load_model, open_model
 
 __all__ = [
+    "MODELS",
     "JsccConfig",
     "JsccOutput",
     "JsccSystem",
@@ -19,12 +21,14 @@ __all__ = [
     "MultiResJscc",
     "TrainConfig",
     "evaluate",
-    "load_card",
     "load_checkpoint",
+    "load_model",
     "normalize_power",
+    "open_model",
     "parse_ratio",
     "receiver_input",
     "save_checkpoint",
     "split_symbols",
+    "symbol_estimate",
     "symbols_for_ratio",
 ]

@@ -1,11 +1,12 @@
-"""Checkpoints: weights in safetensors, the model card in JSON, training state loaded weights-only.
+"""JSCC checkpoints: weights in safetensors, the model card in JSON, training state loaded weights-only.
 
 A checkpoint ``PATH.safetensors`` holds the weights and, in its metadata, the architecture
 (``semcom_config``) and a format tag. Its card ``PATH.json`` (same stem) says how it was made and
-carries the sha256 of the weights file. Training state for resuming (optimizer moments, step,
-epoch, RNG) lives in ``PATH.train.pt`` and is read with ``torch.load(weights_only=True)``.
-Opening any of these never runs code from the file: safetensors and JSON are pure data, and
-``weights_only`` refuses pickled objects other than tensors and plain containers.
+carries the sha256 of the weights file; the files are written and read by :mod:`semcom.storage`,
+which every semcom checkpoint shares. Training state for resuming (optimizer moments, step, epoch,
+RNG) lives in ``PATH.train.pt`` and is read with ``torch.load(weights_only=True)``. Opening any of
+these never runs code from the file: safetensors and JSON are pure data, and ``weights_only``
+refuses pickled objects other than tensors and plain containers.
 """
 
 from __future__ import annotations
@@ -16,24 +17,18 @@ from typing import Any
 
 import torch
 
-from semcom import storage
 from semcom.errors import CheckpointError
 from semcom.jscc.anchored import build_jscc
 from semcom.jscc.config import JsccConfig
 from semcom.jscc.model import MultiResJscc
-from semcom.provenance import library_versions
-from semcom.storage import card_path, load_card, sha256_file, verify_card, write_checkpoint
+from semcom.storage import ResolvedWeights, card_path, resolve_weights, write_checkpoint
 
 __all__ = [
     "FORMAT",
-    "card_path",
     "epochs_label",
-    "library_versions",
-    "load_card",
     "load_checkpoint",
-    "read_tensors",
+    "load_weights",
     "save_checkpoint",
-    "sha256_file",
     "total_epochs",
 ]
 
@@ -56,13 +51,6 @@ def save_checkpoint(
     return write_checkpoint(model.state_dict(), path, meta, full, dtype)
 
 
-def read_tensors(
-    path: str | Path, meta_key: str, what: str, fmt: str = FORMAT
-) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    """:func:`semcom.storage.read_tensors` with the JSCC format tag as default."""
-    return storage.read_tensors(path, meta_key, what, fmt)
-
-
 def load_checkpoint(
     path: str | Path,
     expect: JsccConfig | None = None,
@@ -81,13 +69,37 @@ def load_checkpoint(
         CheckpointError: missing, corrupt, checksum mismatch, not a semcom JSCC checkpoint, or a
             different architecture than ``expect`` / than its tensors.
     """
+    return load_weights(resolve_weights(Path(path)), expect, verify, map_location)
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+
+def load_weights(
+    weights: ResolvedWeights,
+    expect: JsccConfig | None = None,
+    verify: bool = True,
+    map_location: str | torch.device = "cpu",
+) -> MultiResJscc:
+    """Build the JSCC model of resolved weights (:func:`semcom.storage.resolve_weights`), eval mode.
+
+    A shipped (zoo) model is held to its card: the card must give the sha256 and the architecture,
+    the weights must match both (``expect`` and ``verify`` are the card's). A file is checked
+    against its card when ``verify`` and the card has a sha256, and against ``expect`` when given.
+
+    Raises:
+        CheckpointError: as :func:`load_checkpoint`, and a zoo card without sha256 or architecture.
+    """
+    path = weights.path
+    if weights.source == "shipped":
+        card = weights.card
+        if "sha256" not in card or "architecture" not in card:
+            raise CheckpointError(f"{card_path(path)}: card lacks sha256 or architecture")
+        try:
+            expect = JsccConfig.from_dict(card["architecture"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CheckpointError(f"{card_path(path)}: invalid architecture ({exc})") from None
+        verify = True
     if verify:
-        verify_card(path)
-    meta, state = read_tensors(path, "semcom_config", "JSCC")
+        weights.verify()
+    meta, state = weights.read("semcom_config", "JSCC", FORMAT)
     try:
         config = JsccConfig.from_dict(json.loads(meta["semcom_config"]))
     except (ValueError, TypeError, KeyError) as exc:

@@ -33,7 +33,7 @@ from torch import nn
 from semcom.channels.base import Channel, ChannelOutput
 from semcom.jscc.config import JsccConfig
 
-__all__ = ["JsccOutput", "MultiResJscc", "normalize_power", "receiver_input"]
+__all__ = ["JsccOutput", "MultiResJscc", "normalize_power", "receiver_input", "symbol_estimate"]
 
 _SNR_SCALE_DB = 20.0
 
@@ -56,18 +56,30 @@ def _output_map(kind: str):
     return _clip01 if kind == "clamp" else torch.sigmoid
 
 
-def receiver_input(out: ChannelOutput) -> tuple[torch.Tensor, torch.Tensor]:
-    """What the JSCC decoder is fed: symbol estimates ``[B, n]`` complex and effective SNR ``[B, n]``.
+def symbol_estimate(out: ChannelOutput) -> torch.Tensor:
+    """The receiver's estimate of the sent symbols, ``[B, n]`` complex, as the CSI allows.
 
-    Perfect CSI: LMMSE ``conj(h) y / (|h|^2 + N0)``, SNR ``|h|^2 / N0``. No CSI: ``y``, ``1 / N0``
-    (the gains are not read).
+    Perfect CSI: the linear MMSE estimate ``x_hat = conj(h) y / (|h|^2 + N0)`` (bounded in deep
+    fades, unlike zero forcing's ``y / h``). No CSI: ``y`` (the gains are not read). The JSCC
+    decoders and the semantic receivers both read this.
     """
     if out.csi == "perfect":
         gain = out.h.real.square() + out.h.imag.square()
-        x_hat = out.y * out.h.conj() / (gain + out.no)
-        snr = (gain / out.no).expand_as(out.y.real)
-        return x_hat, snr
-    return out.y, (1.0 / out.no).expand_as(out.y.real)
+        return out.y * out.h.conj() / (gain + out.no)
+    return out.y
+
+
+def receiver_input(out: ChannelOutput) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the JSCC decoder is fed: symbol estimates ``[B, n]`` complex and effective SNR ``[B, n]``.
+
+    The estimates are :func:`symbol_estimate`'s; the SNR is ``|h|^2 / N0`` with perfect CSI and
+    ``1 / N0`` without (the gains are not read).
+    """
+    x_hat = symbol_estimate(out)
+    if out.csi == "perfect":
+        gain = out.h.real.square() + out.h.imag.square()
+        return x_hat, (gain / out.no).expand_as(out.y.real)
+    return x_hat, (1.0 / out.no).expand_as(out.y.real)
 
 
 @dataclass

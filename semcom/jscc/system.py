@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from semcom.channels.base import Channel
-from semcom.jscc.checkpoint import load_card, load_checkpoint
 from semcom.jscc.model import MultiResJscc
+from semcom.jscc.zoo import open_model
+from semcom.storage import ResolvedWeights
 from semcom.systems import LayerOutput
 
 __all__ = ["JsccSystem", "JsccTransmission"]
@@ -39,8 +40,9 @@ class JsccSystem:
     """Multi-resolution deep JSCC (Mortaheb et al., 2023) behind the transmission-system interface.
 
     Args:
-        model: a :class:`~semcom.jscc.model.MultiResJscc`, or a zoo name (``"mnist-mr3-awgn"``), or the
-            path of a ``.safetensors`` checkpoint.
+        model: a :class:`~semcom.jscc.model.MultiResJscc`, or a zoo name (``"mnist-mr3-awgn"``), the
+            path of a ``.safetensors`` checkpoint or weights already resolved
+            (:func:`semcom.jscc.zoo.open_model` loads them).
         name: label in results (default: the zoo name / file stem).
         device: where encoding and decoding run.
 
@@ -53,28 +55,27 @@ class JsccSystem:
 
     kind = "jscc"
 
-    def __init__(self, model: MultiResJscc | str | Path, name: str | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self, model: MultiResJscc | str | Path | ResolvedWeights, name: str | None = None, device: str = "cpu"
+    ) -> None:
         self.card: dict = {}
+        self._weights: ResolvedWeights | None = None
         if isinstance(model, MultiResJscc):
+            loaded = model
             label = name or model.config.name
         else:
-            text = str(model)
-            if text.endswith(".safetensors") or Path(text).is_file():
-                path = Path(text)
-                model_obj = load_checkpoint(path, map_location=device)
-                if path.with_suffix(".json").is_file():
-                    self.card = load_card(path)
-                label = name or path.stem
-            else:
-                from semcom.zoo import load_model, model_card
-
-                model_obj = load_model(text, device=device)
-                self.card = model_card(text)
-                label = name or text
-            model = model_obj
-        self.model = model.to(device).eval()
+            loaded, self._weights = open_model(model, device=device)
+            if self._weights is not None:
+                self.card = self._weights.card
+            label = name or (self._weights.name if self._weights is not None else str(model))
+        self.model = loaded.to(device).eval()
         self.device = device
         self.name = label
+
+    @property
+    def checksums(self) -> dict[str, str]:
+        """``{weights file name: sha256}`` of the checkpoint or zoo file loaded (empty for a model object)."""
+        return {} if self._weights is None else {self._weights.path.name: self._weights.sha256}
 
     @property
     def num_layers(self) -> int:

@@ -42,10 +42,11 @@ from semcom.channels import Channel, build_channel
 from semcom.data import ImageDataset, load_dataset, without_mnist_sample
 from semcom.errors import CheckpointError
 from semcom.jscc.anchored import AnchoredJscc, build_jscc
-from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint, sha256_file, total_epochs
+from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint, total_epochs
 from semcom.jscc.config import JsccConfig, split_symbols, symbols_for_ratio
 from semcom.jscc.model import MultiResJscc
 from semcom.metrics import pooled_psnr, psnr
+from semcom.storage import sha256_file
 
 __all__ = ["TrainConfig", "build_model", "evaluate", "finish_run", "public_card", "resolve_device", "train"]
 

@@ -2,9 +2,9 @@
 
 A receiver maps the received layers 1..r (:class:`Received`) to a dict of task outputs and declares
 its :class:`Task` list and losses (:mod:`semcom.receivers.base`). Receivers are registered by name
-in :data:`RECEIVERS`; third-party packages add theirs through the ``semcom.receivers`` entry-point
-group (a factory taking ``layer_symbols``, ``num_classes``, ``image_shape``, ``coarse_groups`` and
-keyword options, returning a :class:`Receiver`). Task-weighting strategies are in
+in :data:`RECEIVERS` (:mod:`semcom.receivers.registry`); third-party packages add theirs through the
+``semcom.receivers`` entry-point group (a factory taking ``layer_symbols``, ``num_classes``,
+``image_shape``, ``coarse_groups`` and keyword options, returning a :class:`Receiver`). Task-weighting strategies are in
 :data:`WEIGHTINGS` (entry-point group ``semcom.weightings``) and work with every receiver.
 
 >>> from semcom.receivers import RECEIVERS, WEIGHTINGS
@@ -14,14 +14,14 @@ True
 
 from semcom.receivers.base import SHARED, Received, Receiver, Targets, Task, coarse_labels, layer_features
 from semcom.receivers.calibration import expected_calibration_error
-from semcom.receivers.checkpoint import load_receiver, save_receiver
+from semcom.receivers.checkpoint import TrainedReceiver, load_receiver, save_receiver
 from semcom.receivers.concepts import COARSE_CONCEPTS, CoarseConcept, coarse_concept
-from semcom.receivers.deep_supervision import DeepSupervision, all_at_top, deep_supervision, top_only
+from semcom.receivers.deep_supervision import DeepSupervision
 from semcom.receivers.heads import PerLayerHeads
-from semcom.receivers.proxy import BRANCHES, ProxyTaskReceiver, proxy_softmax, proxy_uncertainty
+from semcom.receivers.proxy import BRANCHES, ProxyTaskReceiver
+from semcom.receivers.registry import RECEIVERS
 from semcom.receivers.system import ReceiverSystem
 from semcom.receivers.training import (
-    TrainedReceiver,
     build_receiver,
     encode_dataset,
     evaluate_receiver,
@@ -41,7 +41,6 @@ from semcom.receivers.weighting import (
     min_norm_weights,
     pcgrad_project,
 )
-from semcom.registry import Registry
 
 __all__ = [
     "BRANCHES",
@@ -81,16 +80,3 @@ __all__ = [
     "save_receiver",
     "train_receiver",
 ]
-
-RECEIVERS = Registry("receivers", entry_point_group="semcom.receivers")
-RECEIVERS.add("per-layer-heads", PerLayerHeads,
-              "plain per-layer heads: one classifier per resolution on layers 1..r (baseline)")
-RECEIVERS.add("deep-supervision", deep_supervision,
-              "deep supervision, intermediate concepts: coarse on layer 1, class on 2..L (Li et al. 2018)")
-RECEIVERS.add("top-only", top_only, "progressive trunk supervised with the class at the top only (control)")
-RECEIVERS.add("all-at-top", all_at_top,
-              "progressive trunk, coarse concept and class both at the top (control)")
-RECEIVERS.add("proxy-uncertainty", proxy_uncertainty, "proxy tasks (reconstruction, SNR, denoising) fused by "
-              "uncertainty-aware attention, hard negatives (after Wu et al.)")
-RECEIVERS.add("proxy-softmax", proxy_softmax,
-              "proxy-task branches fused by plain softmax attention (control)")

@@ -1,4 +1,4 @@
-"""Receiver checkpoints: weights in safetensors, the card in JSON (the JSCC checkpoints' format).
+"""Receiver checkpoints: weights in safetensors, the card in JSON (:mod:`semcom.storage`, as every checkpoint).
 
 ``PATH.safetensors`` holds the receiver's weights and, in its metadata, a format tag
 (``semcom-receiver/1``) and the receiver's constructor (``semcom_receiver``: registry name,
@@ -6,7 +6,8 @@
 ``PATH.json`` (same stem) says how it was made: the frozen JSCC model it reads (zoo name or path and
 the sha256 of that model's weights), dataset, weighting, channel, SNR range, epochs, the exact
 command, test accuracy, and the sha256 of the weights file. Nothing is unpickled: loading never runs
-code from the files.
+code from the files. Receiver checkpoints that ship with semcom (``weights/NAME.safetensors``) are
+named by ``NAME`` (:data:`SHELF`).
 
 >>> path = save_receiver(run, "rx.safetensors", command="semcom train-receiver ...")  # doctest: +SKIP
 >>> receiver, card = load_receiver(path)                                              # doctest: +SKIP
@@ -15,19 +16,22 @@ code from the files.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from semcom.errors import CheckpointError
-from semcom.jscc.checkpoint import card_path, library_versions, load_card, read_tensors, sha256_file
+from semcom import zoo
+from semcom.errors import CheckpointError, SemcomError
 from semcom.receivers.base import Receiver
-from semcom.receivers.training import TrainedReceiver
+from semcom.receivers.registry import RECEIVERS
+from semcom.receivers.weighting import Weighting
+from semcom.storage import Shelf, resolve_weights, write_checkpoint
 
-__all__ = ["FORMAT", "load_receiver", "model_weights_file", "receiver_constructor", "save_receiver",
-           "shipped_receiver", "weights_dir"]
+__all__ = ["FORMAT", "SHELF", "TrainedReceiver", "load_receiver", "model_sha256", "receiver_constructor",
+           "save_receiver", "shipped_receiver", "weights_dir"]
 
 FORMAT = "semcom-receiver/1"
 
@@ -37,26 +41,54 @@ def weights_dir() -> Path:
     return Path(__file__).resolve().parent / "weights"
 
 
+class _ShippedReceivers(Shelf):
+    """The receiver checkpoints in :func:`weights_dir`, by file stem."""
+
+    def folder(self) -> Path:
+        return weights_dir()
+
+    def unknown(self, name: str) -> CheckpointError:
+        return CheckpointError(f"no receiver checkpoint '{name}' ships with semcom; shipped: "
+                               f"{', '.join(self.names()) or '(none)'}; or give a .safetensors path")
+
+
+#: The shipped receiver checkpoints as a shelf (for :func:`semcom.storage.resolve_weights`).
+SHELF: Shelf = _ShippedReceivers()
+
+
 def shipped_receiver(name: str) -> Path:
     """``weights/NAME.safetensors`` of a shipped receiver; CheckpointError listing them if absent."""
-    path = weights_dir() / f"{name}.safetensors"
-    if not path.is_file():
-        known = sorted(p.stem for p in weights_dir().glob("*.safetensors"))
-        raise CheckpointError(f"no receiver checkpoint '{name}' ships with semcom; shipped: "
-                              f"{', '.join(known) or '(none)'}; or give a .safetensors path")
-    return path
+    return SHELF.locate(name)
 
 
-def model_weights_file(model: str | Path) -> Path | None:
-    """The weights file of a JSCC model named as in :func:`~semcom.receivers.load_encoder`:
-    a ``.safetensors`` path as given, a zoo name's file in the zoo (None if it is neither)."""
-    path = Path(model)
-    if path.suffix == ".safetensors" or path.is_file():
-        return path
-    from semcom.zoo import weights_path
+@dataclass
+class TrainedReceiver:
+    """A trained receiver with what it was trained on: what :func:`save_receiver` writes.
 
-    zoo = weights_path(str(model))
-    return zoo if zoo.is_file() else None
+    Attributes:
+        receiver: the trained receiver.
+        weighting: the task weighting it was trained with (its own parameters included).
+        encoder: the frozen JSCC encoder it reads.
+        config: the training settings (receiver name and options, model, dataset, channel, SNRs, ...).
+        history: one record of mean losses per epoch.
+    """
+
+    receiver: Receiver
+    weighting: Weighting
+    encoder: Any
+    config: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def model_sha256(model: str | Path | Any) -> str | None:
+    """sha256 of the weights file a JSCC zoo name or checkpoint path names (None for a model object,
+    or a name that names no file)."""
+    if not isinstance(model, str | Path):
+        return None
+    try:
+        return resolve_weights(model, zoo.SHELF).sha256
+    except SemcomError:
+        return None
 
 
 def receiver_constructor(receiver: Receiver, name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -90,27 +122,15 @@ def save_receiver(
 
     Returns the weights path.
     """
-    from safetensors.torch import save_file
-
     cfg = trained.config
     constructor = receiver_constructor(trained.receiver, cfg["receiver"], cfg.get("receiver_kwargs"))
     try:
         constructor_json = json.dumps(constructor)
     except TypeError as exc:
         raise CheckpointError(f"receiver options are not JSON data ({exc}); cannot save them") from None
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        path = path.with_suffix(".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in trained.receiver.state_dict().items()}
-    tmp = path.with_suffix(".safetensors.tmp")
-    save_file(state, str(tmp), metadata={"format": FORMAT, "semcom_receiver": constructor_json})
-    tmp.chmod(0o644)
-    tmp.replace(path)
     model_sha = cfg.get("model_sha256")
     if model_sha is None and isinstance(cfg.get("model"), str):
-        model_file = model_weights_file(cfg["model"])
-        model_sha = sha256_file(model_file) if model_file is not None and model_file.is_file() else None
+        model_sha = model_sha256(cfg["model"])
     card: dict[str, Any] = {
         "format": FORMAT,
         "receiver": constructor,
@@ -131,26 +151,18 @@ def save_receiver(
         "history": trained.history,
         "test": test,
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "storage_dtype": str(dtype).removeprefix("torch."),
-        "parameters": sum(int(v.numel()) for v in state.values()),
-        "weights_file": path.name,
-        "size_bytes": path.stat().st_size,
-        "sha256": sha256_file(path),
-        "library_versions": library_versions(),
     }
-    cp = card_path(path)
-    cp.with_suffix(".json.tmp").write_text(json.dumps(card, indent=2) + "\n")
-    cp.with_suffix(".json.tmp").replace(cp)
-    return path
+    meta = {"format": FORMAT, "semcom_receiver": constructor_json}
+    return write_checkpoint(trained.receiver.state_dict(), path, meta, card, dtype)
 
 
 def load_receiver(
-    path: str | Path, verify: bool = True, map_location: str | torch.device = "cpu",
+    source: str | Path, verify: bool = True, map_location: str | torch.device = "cpu",
 ) -> tuple[Receiver, dict[str, Any]]:
     """Rebuild the receiver a checkpoint describes and load its weights (eval mode).
 
     Args:
-        path: the ``.safetensors`` file.
+        source: the ``.safetensors`` file, or the name of a receiver checkpoint shipped with semcom.
         verify: check its sha256 against the card next to it (when there is one).
         map_location: device of the returned receiver.
 
@@ -162,19 +174,10 @@ def load_receiver(
         CheckpointError: missing, corrupt, checksum mismatch, not a receiver checkpoint, unknown
             receiver name, or tensors that do not fit the receiver.
     """
-    from semcom.receivers import RECEIVERS
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: receiver checkpoint not found")
-    card: dict[str, Any] = {}
-    if card_path(path).is_file():
-        card = load_card(path)
-        want = card.get("sha256")
-        if verify and want and sha256_file(path) != want:
-            raise CheckpointError(f"{path}: sha256 does not match its card {card_path(path).name} (file corrupt "
-                                  "or replaced); train it again with the command in the card")
-    meta, state = read_tensors(path, "semcom_receiver", "receiver", fmt=FORMAT)
+    weights = resolve_weights(source, SHELF, what="receiver checkpoint")
+    path = weights.path
+    card = weights.verify("train it again with the command in the card") if verify else weights.card
+    meta, state = weights.read("semcom_receiver", "receiver", FORMAT)
     try:
         ctor = json.loads(meta["semcom_receiver"])
         name = ctor["name"]

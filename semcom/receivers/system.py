@@ -19,10 +19,10 @@ import torch
 
 from semcom.channels.base import Channel, ChannelOutput
 from semcom.errors import CheckpointError
-from semcom.jscc.checkpoint import sha256_file
 from semcom.receivers.base import Received, Receiver
-from semcom.receivers.checkpoint import load_receiver, model_weights_file
-from semcom.receivers.training import _effective_snr_db, _estimate, _split
+from semcom.receivers.checkpoint import load_receiver
+from semcom.receivers.training import effective_snr_db, layer_estimates
+from semcom.storage import sha256_file
 from semcom.systems import LayerOutput
 
 __all__ = ["ReceiverSystem"]
@@ -87,15 +87,14 @@ class ReceiverSystem:
             self.receiver, self.card = load_receiver(path, map_location=device)
             self.checksums[path.name] = self.card.get("sha256") or sha256_file(path)
             rx_label = path.stem
-        model_file = model_weights_file(model) if isinstance(model, str | Path) else None
         self.jscc = JsccSystem(model, device=device)
-        if model_file is not None and model_file.is_file():
-            self.checksums[model_file.name] = sha256_file(model_file)
+        for model_file, model_sha in self.jscc.checksums.items():  # none for a model object
+            self.checksums[model_file] = model_sha
             trained_on = (self.card.get("model") or {}).get("sha256")
-            if check_model and trained_on and trained_on != self.checksums[model_file.name]:
+            if check_model and trained_on and trained_on != model_sha:
                 raise CheckpointError(
                     f"receiver '{rx_label}' was trained on JSCC weights with sha256 {trained_on[:12]}.., but "
-                    f"{model_file.name} has {self.checksums[model_file.name][:12]}..; retrain the receiver "
+                    f"{model_file} has {model_sha[:12]}..; retrain the receiver "
                     f"on this model (command in its card: {self.card.get('command') or 'none recorded'})")
         if tuple(self.receiver.layer_symbols) != tuple(self.jscc.layer_symbols):
             raise CheckpointError(f"receiver '{rx_label}' reads layers of {tuple(self.receiver.layer_symbols)} "
@@ -138,11 +137,11 @@ class ReceiverSystem:
             if out.csi != "perfect":
                 raise CheckpointError("this receiver was trained with the effective SNR, which needs "
                                       "perfect CSI; the scenario's channel has csi: none")
-            told = _effective_snr_db(out, nominal)
+            told = effective_snr_db(out, nominal)
         else:
             told = nominal
         sizes = list(self.layer_symbols[:resolution])
-        outputs = self.receiver(Received(_split(_estimate(out), sizes), told))
+        outputs = self.receiver(Received(layer_estimates(out, sizes), told))
         for o in outs:
             logits = outputs.get(f"class@{o.layer}")
             o.logits = None if logits is None else logits.to(o.images.device)

@@ -2,7 +2,7 @@
 
 The encoder is frozen, so its symbols are computed once per image (:func:`encode_dataset`); each
 step then draws fresh channel noise and gains. The receiver's input follows the JSCC decoders'
-convention (:func:`semcom.jscc.receiver_input`): with perfect CSI the LMMSE symbol estimate
+convention (:func:`semcom.jscc.model.symbol_estimate`): with perfect CSI the LMMSE symbol estimate
 ``conj(h) y / (|h|^2 + N0)``, without CSI the raw ``y``.
 
 >>> from semcom.receivers import train_receiver, evaluate_receiver
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,18 +22,25 @@ import torch
 from semcom.channels import build_channel
 from semcom.channels.base import Channel, ChannelOutput
 from semcom.data import ImageDataset, load_dataset
+from semcom.jscc.model import symbol_estimate
+from semcom.jscc.zoo import open_model
 from semcom.metrics import psnr
 from semcom.receivers.base import Received, Receiver, Targets, coarse_labels
 from semcom.receivers.calibration import expected_calibration_error
+from semcom.receivers.checkpoint import TrainedReceiver
+from semcom.receivers.checkpoint import model_sha256 as _model_sha256  # of the file as loaded
 from semcom.receivers.concepts import COARSE_CONCEPTS
-from semcom.receivers.weighting import Weighting, make_weighting
+from semcom.receivers.registry import RECEIVERS
+from semcom.receivers.weighting import make_weighting
 
 __all__ = [
     "Encoder",
     "TrainedReceiver",
     "build_receiver",
+    "effective_snr_db",
     "encode_dataset",
     "evaluate_receiver",
+    "layer_estimates",
     "load_encoder",
     "receive",
     "train_receiver",
@@ -53,33 +59,18 @@ class Encoder(Protocol):
 
 
 def load_encoder(model: str | Path | Any) -> Any:
-    """A frozen JSCC encoder from a zoo name, a ``.safetensors`` checkpoint path or a model object."""
+    """A frozen JSCC encoder from a zoo name, a ``.safetensors`` checkpoint path or a model object.
+
+    Names and paths are told apart by :func:`semcom.storage.resolve_weights`; the model is
+    loaded by :func:`semcom.jscc.zoo.open_model` (a plug-in's model name works too).
+    """
     if isinstance(model, str | Path):
-        path = Path(model)
-        if path.suffix == ".safetensors" or path.is_file():
-            from semcom.jscc import load_checkpoint
-
-            model = load_checkpoint(path)
-        else:
-            from semcom.zoo import load_model
-
-            model = load_model(str(model))
+        model, _ = open_model(model)
     if not hasattr(model, "encode") or not hasattr(model, "layer_symbols"):
         raise TypeError(f"{type(model).__name__} is not a JSCC encoder (needs .encode and .layer_symbols)")
     if isinstance(model, torch.nn.Module):
         model.eval().requires_grad_(False)
     return model
-
-
-def _model_sha256(model: str | Path | Any) -> str | None:
-    """sha256 of the weights file a zoo name or checkpoint path loads (None for a model object)."""
-    if not isinstance(model, str | Path):
-        return None
-    from semcom.jscc.checkpoint import sha256_file
-    from semcom.receivers.checkpoint import model_weights_file
-
-    path = model_weights_file(model)
-    return sha256_file(path) if path is not None and path.is_file() else None
 
 
 @torch.no_grad()
@@ -92,16 +83,17 @@ def _split(symbols: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor]:
     return list(torch.split(symbols, list(sizes), dim=1))
 
 
-def _estimate(out: ChannelOutput) -> torch.Tensor:
-    """The receiver's symbol estimate (the JSCC decoders' convention, see the module docstring)."""
-    if out.csi == "perfect":
-        gain = out.h.real.square() + out.h.imag.square()
-        return out.y * out.h.conj() / (gain + out.no)
-    return out.y
+def layer_estimates(out: ChannelOutput, layer_symbols: Sequence[int]) -> list[torch.Tensor]:
+    """The receiver's symbol estimates of a channel output, one ``[B, k_i]`` complex tensor per layer.
+
+    The estimates are the JSCC decoders' (:func:`semcom.jscc.model.symbol_estimate`): LMMSE with
+    perfect CSI, the raw ``y`` without.
+    """
+    return _split(symbol_estimate(out), layer_symbols)
 
 
-def _effective_snr_db(out: ChannelOutput, snr_db: torch.Tensor) -> torch.Tensor:
-    """Per-image effective SNR in dB: nominal + 10 log10 mean |h|^2 (AWGN: the nominal SNR)."""
+def effective_snr_db(out: ChannelOutput, snr_db: torch.Tensor) -> torch.Tensor:
+    """Per-image effective SNR in dB, ``[B]``: nominal ``snr_db`` + 10 log10 mean |h|^2 (AWGN: the nominal)."""
     gain = (out.h.real.square() + out.h.imag.square()).mean(dim=1)
     return snr_db + 10.0 * torch.log10(gain.clamp_min(1e-6))
 
@@ -129,15 +121,15 @@ def receive(
     if side_snr not in ("nominal", "effective"):
         raise ValueError(f"side_snr must be 'nominal' or 'effective', not {side_snr!r}")
     out = channel(symbols[:, :n], snr_db, layer_sizes=sizes)
-    eff = _effective_snr_db(out, torch.as_tensor(snr_db, dtype=torch.float32).expand(out.y.shape[0]))
+    eff = effective_snr_db(out, torch.as_tensor(snr_db, dtype=torch.float32).expand(out.y.shape[0]))
     if side_snr == "effective" and out.csi != "perfect":
         raise ValueError("side_snr='effective' needs perfect CSI at the receiver")
-    rx = Received(_split(_estimate(out), sizes), eff if side_snr == "effective" else snr_db)
+    rx = Received(layer_estimates(out, sizes), eff if side_snr == "effective" else snr_db)
     partner_rx = None
     if partner_symbols is not None:
         noise = out.y - out.h * symbols[:, :n]
         twin = ChannelOutput(y=out.h * partner_symbols[:, :n] + noise, h=out.h, no=out.no, csi=out.csi)
-        partner_rx = _split(_estimate(twin), sizes)
+        partner_rx = layer_estimates(twin, sizes)
     return rx, eff, partner_rx
 
 
@@ -154,21 +146,8 @@ def _different_class_partner(labels: torch.Tensor, generator: torch.Generator) -
     return partner
 
 
-@dataclass
-class TrainedReceiver:
-    """A trained receiver with what it was trained on (for evaluation and model cards)."""
-
-    receiver: Receiver
-    weighting: Weighting
-    encoder: Any
-    config: dict[str, Any]
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
 def build_receiver(name: str, encoder: Encoder, dataset: ImageDataset, **kwargs: Any) -> Receiver:
     """Build receiver ``name`` sized for ``encoder``'s layers and ``dataset``'s classes and images."""
-    from semcom.receivers import RECEIVERS
-
     concept = COARSE_CONCEPTS.get(dataset.name)
     kwargs.setdefault("coarse_groups", concept.groups if concept is not None else None)
     return RECEIVERS.create(name, layer_symbols=tuple(encoder.layer_symbols), num_classes=dataset.num_classes,

@@ -7,8 +7,10 @@ file or from the linear code an anchored JSCC model carries; ``type: sscc`` buil
 JSCC system of the same scenario; ``type: plugin`` calls a factory ``factory(context, **options)``
 named as ``package.module:function`` or registered in the ``semcom.systems`` entry-point group
 (:data:`SYSTEMS`); ``type: receiver`` builds :class:`semcom.receivers.system.ReceiverSystem` (a JSCC
-model with a trained semantic receiver's class decisions). The JSCC, SSCC, linear and receiver
-modules are imported only when a scenario uses them.
+model with a trained semantic receiver's class decisions). Whether a ``model``, ``code`` or
+``receiver`` field is a shipped name or a file (taken from the scenario's folder) is decided by
+:func:`semcom.storage.resolve_weights`. The JSCC, SSCC, linear and receiver modules are imported
+only when a scenario uses them.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Any
 
 import torch
 
+from semcom import zoo
 from semcom.errors import CheckpointError, ScenarioError
-from semcom.registry import Registry
+from semcom.registry import Registry, UnknownNameError
 from semcom.scenarios.schema import (
     JsccSystemSpec,
     LinearSystemSpec,
@@ -32,6 +35,7 @@ from semcom.scenarios.schema import (
     SsccSystemSpec,
     SystemSpec,
 )
+from semcom.storage import ResolvedWeights, read_metadata, resolve_weights
 from semcom.systems import TransmissionSystem
 
 __all__ = ["SYSTEMS", "SystemContext", "build_system", "build_systems", "describe_system"]
@@ -73,23 +77,26 @@ def _import_part(module: str, attr: str, what: str) -> Any:
         raise
 
 
+def _jscc_source(model: str, ctx: SystemContext) -> ResolvedWeights | str:
+    """The weights a scenario's ``model`` names (paths from the scenario's folder), or a plug-in model's name."""
+    try:
+        return resolve_weights(model, zoo.SHELF, ctx.base_dir)
+    except UnknownNameError:  # neither a zoo name nor a file: the model registry decides (plug-in or unknown)
+        return model
+
+
 def _build_jscc(spec: JsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
     jscc_system = _import_part("semcom.jscc.system", "JsccSystem", "JSCC")
-    source = str(ctx.base_dir / spec.model) if spec.is_path() else spec.model
-    return jscc_system(source, name=spec.label, device=ctx.device)
+    return jscc_system(_jscc_source(spec.model, ctx), name=spec.label, device=ctx.device)
 
 
 def _build_receiver(spec: ReceiverSystemSpec, ctx: SystemContext) -> TransmissionSystem:
     receiver_system = _import_part("semcom.receivers.system", "ReceiverSystem", "Receiver")
-    source = str(ctx.base_dir / spec.model) if spec.is_path() else spec.model
     try:
-        if spec.receiver_is_path():
-            receiver: Path = ctx.base_dir / spec.receiver
-        else:
-            from semcom.receivers.checkpoint import shipped_receiver
+        from semcom.receivers.checkpoint import SHELF
 
-            receiver = shipped_receiver(spec.receiver)
-        return receiver_system(source, receiver, name=spec.label, device=ctx.device)
+        receiver = resolve_weights(spec.receiver, SHELF, ctx.base_dir, what="receiver checkpoint")
+        return receiver_system(_jscc_source(spec.model, ctx), receiver.path, name=spec.label, device=ctx.device)
     except CheckpointError as exc:
         raise ScenarioError(f"system '{spec.label}': {exc}") from None
 
@@ -98,15 +105,15 @@ def _build_linear(spec: LinearSystemSpec, ctx: SystemContext) -> TransmissionSys
     from semcom.analog.store import load_linear_code
     from semcom.analog.system import LinearAnalogSystem
 
-    source = ctx.base_dir / spec.code if spec.is_path() else None
     try:
-        if source is not None and source.is_file() and _is_linear_file(source):
-            code, _ = load_linear_code(source)
+        source = _jscc_source(spec.code, ctx)
+        if isinstance(source, ResolvedWeights) and _is_linear_file(source):
+            code, _ = load_linear_code(source.path)
         else:  # an anchored JSCC model (zoo name or checkpoint) carries its linear code
-            from semcom.jscc.system import JsccSystem
+            from semcom.jscc.zoo import open_model
 
-            jscc = JsccSystem(str(source) if source is not None else spec.code, device=ctx.device)
-            code = getattr(jscc.model, "linear", None)
+            model, _ = open_model(source, device=ctx.device)
+            code = getattr(model, "linear", None)
             if code is None:
                 raise ScenarioError(f"system '{spec.label}': {spec.code} is a JSCC model without a linear anchor "
                                     "(arch 'anchored' models have one); give a file from `semcom fit-linear`")
@@ -122,11 +129,10 @@ def _build_linear(spec: LinearSystemSpec, ctx: SystemContext) -> TransmissionSys
         raise ScenarioError(f"system '{spec.label}': {exc}") from None
 
 
-def _is_linear_file(path: Path) -> bool:
+def _is_linear_file(weights: ResolvedWeights) -> bool:
     from semcom.analog.store import FORMAT
-    from semcom.storage import read_metadata
 
-    return read_metadata(path).get("format") == FORMAT
+    return weights.source == "file" and read_metadata(weights.path).get("format") == FORMAT
 
 
 def _build_sscc(spec: SsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
@@ -212,29 +218,14 @@ def build_systems(scenario: Scenario, context: SystemContext) -> dict[str, Trans
     return {s.label: built[s.label] for s in scenario.systems}
 
 
-def _sha256(path: Path) -> str:
-    from semcom.jscc.checkpoint import sha256_file
-
-    return sha256_file(path)
-
-
 def describe_system(spec: SystemSpec, system: TransmissionSystem, base_dir: Path) -> dict[str, Any]:
     """What the results say about a system: its spec, kind, layers and checkpoint checksums.
 
     ``details`` is what the system's own ``describe()`` says (e.g. an SSCC system's header
     accounting), when it has that method. Checksums are the system's own ``checksums`` attribute
-    (``{file: sha256}``) when it has one; otherwise, for JSCC, the sha256 of the checkpoint or zoo
-    weights file.
+    (``{file: sha256}``; a JSCC system's are those of the checkpoint or zoo weights file it loaded).
     """
     checksums = getattr(system, "checksums", None)
-    if not checksums and isinstance(spec, JsccSystemSpec):
-        if spec.is_path():
-            path = base_dir / spec.model
-        else:
-            from semcom.zoo import weights_path
-
-            path = weights_path(spec.model)
-        checksums = {path.name: _sha256(path)} if path.is_file() else None
     describe = getattr(system, "describe", None)
     return {
         "name": spec.label,

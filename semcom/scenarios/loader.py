@@ -336,7 +336,7 @@ def reference_problems(scenario: Scenario) -> list[Problem]:
     (the last three only once their modules are installed).
     """
     out = _name_problems(scenario.dataset.name, scenario.channel.type)
-    models = _optional_registry("semcom.zoo", "MODELS")
+    models = _optional_registry("semcom.jscc.zoo", "MODELS")
     codecs = _optional_registry("semcom.sscc.codecs", "CODECS")
     parse_mcs = _optional_registry("semcom.sscc.mcs", "get_mcs")
     for i, spec in enumerate(scenario.systems):

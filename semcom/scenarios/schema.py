@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from semcom.channels.spec import ChannelSpec
+from semcom.storage import names_a_file
 
 __all__ = [
     "ChannelSpec",
@@ -64,11 +65,6 @@ MAX_SNR_POINTS = 1000
 #: -50 dB is 1e-5, 100 dB is 1e10); anything outside is a typo, not an experiment.
 SNR_MIN_DB, SNR_MAX_DB = -50.0, 100.0
 SnrDb = Annotated[float, Field(ge=SNR_MIN_DB, le=SNR_MAX_DB, allow_inf_nan=False)]
-
-
-def _names_a_file(text: str, suffixes: tuple[str, ...] = (".safetensors",)) -> bool:
-    """Whether a model/receiver/code field names a file (a path or a weights suffix), not a shipped name."""
-    return "/" in text or "\\" in text or Path(text).suffix in suffixes
 
 
 #: More draws than this is a typo: a million noise draws of every image is already far past
@@ -178,8 +174,8 @@ class JsccSystemSpec(_SystemBase):
                                    "relative to the scenario file's folder")
 
     def is_path(self) -> bool:
-        """Whether ``model`` names a checkpoint file rather than a zoo model."""
-        return _names_a_file(self.model, (".safetensors", ".pt"))
+        """Whether ``model`` names a checkpoint file rather than a zoo model (:func:`semcom.storage.names_a_file`)."""
+        return names_a_file(self.model)
 
     def _default_name(self) -> str:
         return Path(self.model).stem if self.is_path() else self.model
@@ -200,8 +196,8 @@ class ReceiverSystemSpec(JsccSystemSpec):
                                       "(semcom/receivers/weights/NAME.safetensors)")
 
     def receiver_is_path(self) -> bool:
-        """Whether ``receiver`` names a file rather than a receiver shipped with semcom."""
-        return _names_a_file(self.receiver)
+        """Whether ``receiver`` names a file rather than a receiver shipped with semcom (by its spelling)."""
+        return names_a_file(self.receiver)
 
     def _default_name(self) -> str:
         return f"{super()._default_name()}+{Path(self.receiver).stem}"
@@ -255,8 +251,8 @@ class LinearSystemSpec(_SystemBase):
                                                                             "code's own")
 
     def is_path(self) -> bool:
-        """Whether ``code`` names a file rather than a zoo model."""
-        return _names_a_file(self.code)
+        """Whether ``code`` names a file rather than a zoo model (by its spelling)."""
+        return names_a_file(self.code)
 
     def _default_name(self) -> str:
         return f"linear({Path(self.code).stem})"

@@ -1,12 +1,15 @@
-"""Pretrained JSCC models shipped with semcom: weights (safetensors) + model cards (JSON).
+"""Pretrained JSCC models shipped with semcom, as data: names, weights (safetensors) and model cards (JSON).
 
-The zoo is data: :data:`ZOO` names each model and its one-line description; the files live in
-``semcom/zoo/weights/NAME.safetensors`` and ``NAME.json``. :func:`load_model` checks the weights
-against the sha256 in the card before building the model, and never runs code from the files.
+:data:`ZOO` names each model and its one-line description; the files live in
+``semcom/zoo/weights/NAME.safetensors`` and ``NAME.json``. This module lists them and reads their
+cards; it builds no model. :data:`SHELF` is the zoo as a :class:`semcom.storage.Shelf`, through which
+:func:`semcom.storage.resolve_weights` finds a zoo name's file, and
+:func:`semcom.jscc.zoo.load_model` builds the model (after checking the weights against the sha256
+in the card, never running code from the files).
 
->>> from semcom.zoo import load_model, list_models
->>> model = load_model("mnist-mr3-awgn")            # doctest: +SKIP
+>>> from semcom.zoo import list_models, model_card
 >>> [m.name for m in list_models() if m.available]  # doctest: +SKIP
+>>> model_card("mnist-mr3-awgn")["layer_symbols"]    # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from semcom.errors import CheckpointError
-from semcom.registry import Registry
+from semcom.registry import UnknownNameError
+from semcom.storage import Shelf, card_path, load_card
 
 __all__ = [
-    "MODELS",
+    "SHELF",
     "ZOO",
     "ZooEntry",
     "list_models",
-    "load_model",
     "model_card",
     "weights_dir",
     "weights_path",
@@ -41,8 +44,6 @@ ZOO: dict[str, str] = {
     "cifar10-djscc-awgn": "CIFAR-10, single-layer anchored JSCC, 512 symbols (rho=1/6), AWGN 0-20 dB",
 }
 
-MODELS = Registry("models", "semcom.models")
-
 
 def weights_dir() -> Path:
     """Where the zoo's files live inside the installed package."""
@@ -52,6 +53,34 @@ def weights_dir() -> Path:
 def weights_path(name: str) -> Path:
     """``weights/NAME.safetensors`` (it may not exist yet)."""
     return weights_dir() / f"{name}.safetensors"
+
+
+class _ZooShelf(Shelf):
+    """The zoo's names are registered in :data:`ZOO`; each needs its weights and its card."""
+
+    def folder(self) -> Path:
+        return weights_dir()
+
+    def names(self) -> list[str]:
+        return list(ZOO)
+
+    def unknown(self, name: str) -> UnknownNameError:
+        return UnknownNameError(f"unknown model '{name}'; available: {', '.join(sorted(ZOO))}")
+
+    def locate(self, name: str) -> Path:
+        if name not in ZOO:
+            raise self.unknown(name)
+        path = self.weights(name)
+        if not path.is_file() or not card_path(path).is_file():
+            raise CheckpointError(
+                f"zoo model '{name}' is registered but its files are missing ({path}); "
+                "reinstall semcom or train it with bench/train_zoo.sh"
+            )
+        return path
+
+
+#: The zoo as a shelf of shipped weights (for :func:`semcom.storage.resolve_weights`).
+SHELF: Shelf = _ZooShelf()
 
 
 @dataclass(frozen=True)
@@ -68,80 +97,22 @@ class ZooEntry:
 
 def model_card(name: str) -> dict[str, Any]:
     """The JSON card of zoo model ``name``."""
-    from semcom.jscc.checkpoint import load_card
-
-    _check_name(name)
+    if name not in ZOO:
+        raise SHELF.unknown(name)
     return load_card(weights_path(name))
 
 
-def _check_name(name: str) -> None:
-    if name not in MODELS:
-        # Registry.get raises UnknownNameError listing the names.
-        MODELS.get(name)
-
-
 def list_models() -> list[ZooEntry]:
-    """All registered models, with their cards where the files are present."""
-    from semcom.jscc.checkpoint import load_card
-
+    """All zoo models by name, with their cards where the files are present."""
     out = []
-    for entry in MODELS.entries():
-        path = weights_path(entry.name)
-        available = path.is_file() and path.with_suffix(".json").is_file()
+    for name in sorted(ZOO):
+        path = weights_path(name)
+        available = path.is_file() and card_path(path).is_file()
         card: dict[str, Any] = {}
         if available:
             try:
                 card = load_card(path)
             except CheckpointError as exc:
                 card = {"error": str(exc)}
-        out.append(
-            ZooEntry(
-                entry.name,
-                entry.description,
-                available,
-                path,
-                path.stat().st_size if path.is_file() else 0,
-                card,
-            )
-        )
+        out.append(ZooEntry(name, ZOO[name], available, path, path.stat().st_size if path.is_file() else 0, card))
     return out
-
-
-def load_model(name: str, device: str = "cpu") -> Any:
-    """Load zoo model ``name`` (a :class:`~semcom.jscc.model.MultiResJscc`, eval mode).
-
-    The weights' sha256 must equal the card's; the architecture in the weights must equal the card's.
-
-    Raises:
-        UnknownNameError: no such model.
-        CheckpointError: files missing, corrupt or not matching their card.
-    """
-    return MODELS.create(name, device=device)
-
-
-def _loader(name: str) -> Any:
-    def load(device: str = "cpu") -> Any:
-        from semcom.jscc.checkpoint import load_card, load_checkpoint
-        from semcom.jscc.config import JsccConfig
-
-        path = weights_path(name)
-        if not path.is_file() or not path.with_suffix(".json").is_file():
-            raise CheckpointError(
-                f"zoo model '{name}' is registered but its files are missing ({path}); "
-                "reinstall semcom or train it with bench/train_zoo.sh"
-            )
-        card = load_card(path)
-        if "sha256" not in card or "architecture" not in card:
-            raise CheckpointError(f"{path.with_suffix('.json')}: card lacks sha256 or architecture")
-        try:
-            expect = JsccConfig.from_dict(card["architecture"])
-        except (ValueError, TypeError, KeyError) as exc:
-            raise CheckpointError(f"{path.with_suffix('.json')}: invalid architecture ({exc})") from None
-        return load_checkpoint(path, expect=expect, verify=True, map_location=device)
-
-    load.__doc__ = ZOO[name]
-    return load
-
-
-for _name, _desc in ZOO.items():
-    MODELS.add(_name, _loader(_name), _desc)

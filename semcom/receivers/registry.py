@@ -1,0 +1,28 @@
+"""The receivers semcom knows by name: :data:`RECEIVERS`, with plug-ins' (entry-point group ``semcom.receivers``).
+
+A factory takes ``layer_symbols``, ``num_classes``, ``image_shape``, ``coarse_groups`` and keyword
+options and returns a :class:`~semcom.receivers.base.Receiver`; ``semcom list receivers`` reads the
+table, and receiver checkpoints name their receiver by it.
+"""
+
+from __future__ import annotations
+
+from semcom.receivers.deep_supervision import all_at_top, deep_supervision, top_only
+from semcom.receivers.heads import PerLayerHeads
+from semcom.receivers.proxy import proxy_softmax, proxy_uncertainty
+from semcom.registry import Registry
+
+__all__ = ["RECEIVERS"]
+
+RECEIVERS = Registry("receivers", entry_point_group="semcom.receivers")
+RECEIVERS.add("per-layer-heads", PerLayerHeads,
+              "plain per-layer heads: one classifier per resolution on layers 1..r (baseline)")
+RECEIVERS.add("deep-supervision", deep_supervision,
+              "deep supervision, intermediate concepts: coarse on layer 1, class on 2..L (Li et al. 2018)")
+RECEIVERS.add("top-only", top_only, "progressive trunk supervised with the class at the top only (control)")
+RECEIVERS.add("all-at-top", all_at_top,
+              "progressive trunk, coarse concept and class both at the top (control)")
+RECEIVERS.add("proxy-uncertainty", proxy_uncertainty, "proxy tasks (reconstruction, SNR, denoising) fused by "
+              "uncertainty-aware attention, hard negatives (after Wu et al.)")
+RECEIVERS.add("proxy-softmax", proxy_softmax,
+              "proxy-task branches fused by plain softmax attention (control)")
