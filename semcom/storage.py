@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Literal
 
 import torch
 
-from semcom.errors import CheckpointError, SemcomError
+from semcom.errors import ALLOW_UNVERIFIED_ENV, CheckpointError, SemcomError, SemcomWarning, allowed
 from semcom.provenance import library_versions
 
 __all__ = [
@@ -138,12 +139,24 @@ class ResolvedWeights:
         return sha256_file(self.path)
 
     def verify(self, advice: str = _REFETCH) -> dict[str, Any]:
-        """The card, after checking the file's sha256 against it when the card has one.
+        """The card, after checking the file's sha256 against it.
 
-        Raises ``CheckpointError`` on a mismatch; ``advice`` says what to do about it.
+        Weights that cannot be verified (no card, or a card without a sha256) are refused unless the
+        user opted in (``semcom --allow-unverified``), and then loaded with a :class:`SemcomWarning`.
+
+        Raises ``CheckpointError`` on a mismatch (``advice`` says what to do about it) or on weights
+        that cannot be verified.
         """
         want = self.card.get("sha256")
-        if want and self.sha256 != want:
+        if not want:
+            card = card_path(self.path)
+            why = f"its card {card.name} has no sha256" if self.card else f"there is no card {card.name} beside it"
+            if not allowed(ALLOW_UNVERIFIED_ENV):
+                raise CheckpointError(f"{self.path}: cannot be verified ({why}); if you trust this file, run "
+                                      f"semcom --allow-unverified ... (or set {ALLOW_UNVERIFIED_ENV}=1)")
+            warnings.warn(f"{self.path}: loaded without verification ({why})", SemcomWarning, stacklevel=2)
+            return self.card
+        if self.sha256 != want:
             raise CheckpointError(f"{self.path}: sha256 does not match its card {card_path(self.path).name} "
                                   f"(file corrupt or replaced); {advice}")
         return self.card

@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
+from typing import Any
 
 import typer
 
@@ -52,9 +54,23 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     debug: bool = typer.Option(False, "--debug", help="On an error, show the full traceback (for bug reports) "
                                                       "instead of one line. Also: SEMCOM_DEBUG=1."),
+    allow_code: bool = typer.Option(False, "--allow-code", help="Let scenario files name plug-in factories by "
+                                    "module path (package.module:function): that imports and runs the "
+                                    "module. Only for files you trust (docs/security.md). Also: "
+                                    "SEMCOM_ALLOW_CODE=1."),
+    allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Load weights that have no card "
+                                          "with a sha256 to check them against (with a warning). Also: "
+                                          "SEMCOM_ALLOW_UNVERIFIED=1."),
 ) -> None:
     """Semantic-communication simulator."""
+    from semcom.errors import ALLOW_CODE_ENV, ALLOW_UNVERIFIED_ENV
+
     _debug["on"] = _debug["on"] or debug
+    # Environment variables, so that the worker processes of a run inherit the choice.
+    if allow_code:
+        os.environ[ALLOW_CODE_ENV] = "1"
+    if allow_unverified:
+        os.environ[ALLOW_UNVERIFIED_ENV] = "1"
 
 
 for _module, _func, _name in _COMMANDS:
@@ -74,8 +90,22 @@ def error_line(exc: BaseException) -> str:
             "and report it)")
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    from semcom.errors import SemcomWarning
+
+    if issubclass(category, SemcomWarning) and not _debug["on"]:
+        typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+    else:
+        _python_warning(message, category, filename, lineno, file, line)
+
+
+_python_warning = warnings.showwarning
+
+
 def main() -> None:
     """Console entry point: every error is one ``error:`` line and exit code 1; ``--debug`` shows tracebacks."""
+    warnings.showwarning = _show_warning
     try:
         app()
     except KeyboardInterrupt:

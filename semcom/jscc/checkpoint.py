@@ -62,7 +62,8 @@ def load_checkpoint(
     Args:
         path: the ``.safetensors`` file.
         expect: if given, the checkpoint's architecture must equal it.
-        verify: check the sha256 against the card next to the file when there is one.
+        verify: check the sha256 against the card next to the file (see
+            :meth:`~semcom.storage.ResolvedWeights.verify`: no card, no load unless the user opts in).
         map_location: device of the returned model.
 
     Raises:
@@ -82,7 +83,7 @@ def load_weights(
 
     A shipped (zoo) model is held to its card: the card must give the sha256 and the architecture,
     the weights must match both (``expect`` and ``verify`` are the card's). A file is checked
-    against its card when ``verify`` and the card has a sha256, and against ``expect`` when given.
+    against its card when ``verify``, and against ``expect`` when given.
 
     Raises:
         CheckpointError: as :func:`load_checkpoint`, and a zoo card without sha256 or architecture.

@@ -163,7 +163,7 @@ def load_receiver(
 
     Args:
         source: the ``.safetensors`` file, or the name of a receiver checkpoint shipped with semcom.
-        verify: check its sha256 against the card next to it (when there is one).
+        verify: check its sha256 against the card next to it (no card: refused unless the user opts in).
         map_location: device of the returned receiver.
 
     Returns:

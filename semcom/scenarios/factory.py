@@ -5,12 +5,13 @@
 file or from the linear code an anchored JSCC model carries; ``type: sscc`` builds
 :class:`semcom.sscc.system.SsccSystem` (codec + MCS, adaptive or capacity) on the channel uses of a
 JSCC system of the same scenario; ``type: plugin`` calls a factory ``factory(context, **options)``
-named as ``package.module:function`` or registered in the ``semcom.systems`` entry-point group
-(:data:`SYSTEMS`); ``type: receiver`` builds :class:`semcom.receivers.system.ReceiverSystem` (a JSCC
+registered in the ``semcom.systems`` entry-point group (:data:`SYSTEMS`), or, only when the user
+opted in (``semcom --allow-code``), named as ``package.module:function``; ``type: receiver`` builds
+:class:`semcom.receivers.system.ReceiverSystem` (a JSCC
 model with a trained semantic receiver's class decisions). Whether a ``model``, ``code`` or
 ``receiver`` field is a shipped name or a file (taken from the scenario's folder) is decided by
 :func:`semcom.storage.resolve_weights`. The JSCC, SSCC, linear and receiver modules are imported
-only when a scenario uses them.
+only when a scenario uses them (the SSCC brings Sionna's LDPC, which takes seconds to import).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 
 from semcom import zoo
-from semcom.errors import CheckpointError, ScenarioError
+from semcom.errors import ALLOW_CODE_ENV, CheckpointError, ScenarioError, allowed
 from semcom.registry import Registry, UnknownNameError
 from semcom.scenarios.schema import (
     JsccSystemSpec,
@@ -67,16 +68,6 @@ class SystemContext:
     layer_symbols: tuple[int, ...] | None = None
 
 
-def _import_part(module: str, attr: str, what: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            raise ScenarioError(f"{what} systems need {module}.{attr}, which this installation of semcom "
-                                f"does not have") from None
-        raise
-
-
 def _jscc_source(model: str, ctx: SystemContext) -> ResolvedWeights | str:
     """The weights a scenario's ``model`` names (paths from the scenario's folder), or a plug-in model's name."""
     try:
@@ -86,17 +77,19 @@ def _jscc_source(model: str, ctx: SystemContext) -> ResolvedWeights | str:
 
 
 def _build_jscc(spec: JsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
-    jscc_system = _import_part("semcom.jscc.system", "JsccSystem", "JSCC")
-    return jscc_system(_jscc_source(spec.model, ctx), name=spec.label, device=ctx.device)
+    from semcom.jscc.system import JsccSystem
+
+    return JsccSystem(_jscc_source(spec.model, ctx), name=spec.label, device=ctx.device)
 
 
 def _build_receiver(spec: ReceiverSystemSpec, ctx: SystemContext) -> TransmissionSystem:
-    receiver_system = _import_part("semcom.receivers.system", "ReceiverSystem", "Receiver")
+    from semcom.receivers.system import ReceiverSystem
+
     try:
         from semcom.receivers.checkpoint import SHELF
 
         receiver = resolve_weights(spec.receiver, SHELF, ctx.base_dir, what="receiver checkpoint")
-        return receiver_system(_jscc_source(spec.model, ctx), receiver.path, name=spec.label, device=ctx.device)
+        return ReceiverSystem(_jscc_source(spec.model, ctx), receiver.path, name=spec.label, device=ctx.device)
     except CheckpointError as exc:
         raise ScenarioError(f"system '{spec.label}': {exc}") from None
 
@@ -136,18 +129,28 @@ def _is_linear_file(weights: ResolvedWeights) -> bool:
 
 
 def _build_sscc(spec: SsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
-    sscc_system = _import_part("semcom.sscc.system", "SsccSystem", "SSCC")
+    from semcom.sscc.system import SsccSystem
+
     try:
-        return sscc_system(spec.codec, spec.mcs, ctx.layer_symbols, ctx.mean_image, layering=spec.layering,
+        return SsccSystem(spec.codec, spec.mcs, ctx.layer_symbols, ctx.mean_image, layering=spec.layering,
                            mode=spec.mode, headers=spec.headers, target_bler=spec.target_bler,
                            name=spec.label, device=ctx.device)
     except ValueError as exc:
         raise ScenarioError(f"system '{spec.label}': {exc}") from None
 
 
-def _plugin_factory(name: str) -> Callable[..., Any]:
+def plugin_factory(name: str) -> Callable[..., Any]:
+    """The factory a ``type: plugin`` entry names: an installed entry point, or (opt-in) a module path.
+
+    ``package.module:function`` imports that module, which runs its code: a scenario file must not be
+    able to do that unless the user said so (``semcom --allow-code``, docs/security.md).
+    """
     if ":" not in name:
         return SYSTEMS.get(name)
+    if not allowed(ALLOW_CODE_ENV):
+        raise ScenarioError(f"system factory '{name}' is a module path: loading it would run that module's "
+                            "code. Install the plug-in (entry-point group semcom.systems) and name it, or, "
+                            "for a scenario file you trust, run semcom --allow-code ...")
     module, _, attr = name.partition(":")
     try:
         obj: Any = importlib.import_module(module)
@@ -173,7 +176,7 @@ def build_system(spec: SystemSpec, context: SystemContext) -> TransmissionSystem
             raise ScenarioError(f"SSCC system '{spec.label}' needs its channel uses (layer_symbols)")
         system = _build_sscc(spec, context)
     elif isinstance(spec, PluginSystemSpec):
-        factory = _plugin_factory(spec.factory)
+        factory = plugin_factory(spec.factory)
         if not callable(factory):
             raise ScenarioError(f"system factory '{spec.factory}' is a {type(factory).__name__}, "
                                 "not a function")

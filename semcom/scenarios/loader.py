@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import importlib
 import types
 import typing
 from pathlib import Path
@@ -19,11 +18,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from semcom.errors import ScenarioError
+from semcom.errors import ScenarioError, SemcomError
 from semcom.scenarios.builtin import resolve_scenario
 from semcom.scenarios.schema import (
     FieldPath,
     JsccSystemSpec,
+    PluginSystemSpec,
     Problem,
     Scenario,
     SsccSystemSpec,
@@ -297,16 +297,6 @@ def _description(loc: tuple[Any, ...]) -> str | None:
 # -- names the registries must know -------------------------------------------------------------------
 
 
-def _optional_registry(module: str, attr: str) -> Any:
-    """``module.attr``, or None while that part of semcom is not installed."""
-    try:
-        return getattr(importlib.import_module(module), attr, None)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
-
-
 def _raw_name_problems(data: dict[str, Any]) -> list[Problem]:
     """Unknown dataset and channel names in a document that failed schema validation elsewhere."""
     dataset, channel = data.get("dataset"), data.get("channel")
@@ -332,31 +322,48 @@ def _name_problems(dataset: Any, channel: Any) -> list[Problem]:
 def reference_problems(scenario: Scenario) -> list[Problem]:
     """Names no registry knows and checkpoint files that are missing, with their field paths.
 
-    Checks what exists in this installation: datasets, channels, zoo models, codecs and MCS names
-    (the last three only once their modules are installed).
+    Checks what exists in this installation: datasets, channels, zoo models, codecs, MCS names and
+    plug-in factories (an installed entry point; a module path only with ``--allow-code``, and then
+    it must import).
     """
     out = _name_problems(scenario.dataset.name, scenario.channel.type)
-    models = _optional_registry("semcom.jscc.zoo", "MODELS")
-    codecs = _optional_registry("semcom.sscc.codecs", "CODECS")
-    parse_mcs = _optional_registry("semcom.sscc.mcs", "get_mcs")
+    from semcom.jscc.zoo import MODELS as models  # lazy: torch, and `semcom --help` stays fast
+    from semcom.sscc.codecs import CODECS as codecs
+    from semcom.sscc.mcs import get_mcs as parse_mcs
+
     for i, spec in enumerate(scenario.systems):
         if isinstance(spec, JsccSystemSpec):
             if spec.is_path():
                 path = scenario.base_dir() / spec.model
                 if not path.is_file():
                     out.append((("systems", i, "model"), f"checkpoint file not found: {path}"))
-            elif models is not None and spec.model not in models:
+            elif spec.model not in models:
                 out.append((("systems", i, "model"),
                             f"unknown zoo model '{spec.model}'; allowed: {', '.join(models.names())} or a "
                             f".safetensors path"))
         elif isinstance(spec, SsccSystemSpec):
-            if codecs is not None and spec.codec not in codecs:
+            if spec.codec not in codecs:
                 out.append((("systems", i, "codec"),
                             f"unknown codec '{spec.codec}'; allowed: {', '.join(codecs.names())}"))
-            if parse_mcs is not None and spec.mcs not in ("adaptive", "capacity"):
+            if spec.mcs not in ("adaptive", "capacity"):
                 try:
                     parse_mcs(spec.mcs)
                 except ValueError as exc:
                     out.append((("systems", i, "mcs"), f"{exc}; allowed: an MCS name such as 4QAM-1/2 or "
                                                        "16QAM-2/3 (`semcom list mcs`), adaptive or capacity"))
+        elif isinstance(spec, PluginSystemSpec):
+            out.extend((("systems", i, "factory"), why) for why in _factory_problems(spec.factory))
     return out
+
+
+def _factory_problems(name: str) -> list[str]:
+    from semcom.scenarios.factory import SYSTEMS, plugin_factory
+
+    if ":" not in name and name not in SYSTEMS:
+        return [f"unknown system factory '{name}'; installed: {', '.join(SYSTEMS.names()) or 'none'} "
+                "(a package.module:function path needs semcom --allow-code)"]
+    try:
+        factory = plugin_factory(name)
+    except SemcomError as exc:
+        return [str(exc)]
+    return [] if callable(factory) else [f"'{name}' is a {type(factory).__name__}, not a callable factory"]
