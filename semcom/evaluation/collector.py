@@ -119,6 +119,10 @@ class LayerCollector:
         """Per-image top-1 hits as 0/1 floats ``[N]``; empty without class scores."""
         return self._values("hits", draw)
 
+    def outages(self, draw: int | None = None) -> torch.Tensor:
+        """Per-image link failures as 0/1 floats ``[N]``."""
+        return self._values("outage", draw)
+
     def logits(self) -> torch.Tensor:
         """The class scores ``[N, K]`` in arrival order (needs ``keep_logits``; empty without them)."""
         return self._values("logits")
@@ -128,6 +132,10 @@ class LayerCollector:
         (empty when none did)."""
         parts = [b.info[key] for b in self._batches if key in b.info]
         return torch.cat(parts) if parts else torch.empty(0)
+
+    def infos(self) -> list[dict[str, Any]]:
+        """Each batch's ``info`` as the system gave it, in arrival order."""
+        return [b.info for b in self._batches]
 
     def draws(self) -> list[int]:
         """The draws collected, in order."""
@@ -150,7 +158,7 @@ class LayerCollector:
             accuracy_draw_ci95=t_interval95([float(h.double().mean()) for h in hit_by_draw]),
             ssim=summarize(self._values("ssim")),
             ms_ssim=summarize(self._values("ms_ssim")),
-            outage=summarize(self._values("outage")),
+            outage=summarize(self.outages()),
             draws=len(draws),
         )
 

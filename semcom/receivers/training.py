@@ -337,6 +337,9 @@ def evaluate_receiver(
     Returns one row per (SNR, r): ``{"snr_db", "layer", "accuracy", "coarse_accuracy", "ece",
     "psnr_db", "psnr_std", "snr_mae_db", "images"}`` (keys absent where the receiver has no such output).
     ``side_snr``: as in training unless given.
+
+    The loop is :func:`semcom.evaluation.evaluate_system`: the encoder's symbols are computed once,
+    and at every SNR the channel restarts at ``seed``.
     """
     side = side_snr or trained.config.get("side_snr", "nominal")
     ds = _dataset(dataset, "test", subset, data_root)
