@@ -29,6 +29,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,40 +37,47 @@ from _common import write_json
 
 from semcom.analog.code import LinearAnalogCode, LinearCodeConfig
 from semcom.analog.store import fit_linear_code
+from semcom.analog.system import LinearAnalogSystem
 from semcom.channels import build_channel
 from semcom.data import load_dataset, without_mnist_sample
+from semcom.evaluation import LayerCollector, NoSeeds, StreamPerSnr, evaluate_system
+from semcom.jscc.system import JsccSystem
 from semcom.jscc.zoo import load_model
-from semcom.metrics import pooled_psnr, psnr
+from semcom.metrics import pooled_psnr, t_interval95
 from semcom.zoo import list_models
 
-# two-sided 95% Student t quantiles by degrees of freedom (draws - 1)
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
-
-def _channel(card: dict, seed: int):
+def _channel(card: dict, seed: int | None = None):
     ch = card.get("channel", {"name": "awgn"})
     return build_channel(ch["name"], block=ch.get("block", "image"), csi=ch.get("csi", "perfect"), seed=seed,
-                         k_factor=ch.get("k_factor", 1.0))
+                         k_factor=ch.get("k_factor", 1.0) if ch["name"] == "rician" else None)
 
 
-def _interval(per_draw: list[float]) -> float:
-    if len(per_draw) < 2:
-        return float("nan")
-    t = _T95.get(len(per_draw) - 1, 1.96)
-    return t * float(torch.tensor(per_draw, dtype=torch.float64).std()) / math.sqrt(len(per_draw))
+@dataclass(frozen=True)
+class _FreshNoisePerBatch(NoSeeds):
+    """The channel restarts at ``1000 i + d + 7919 b`` for the i-th SNR, draw d, batch b: every system
+    sees the same noise (and fading) on the same image."""
+
+    snr_index: int
+
+    def channel(self, point: int, link: str, draw: int, batch: int) -> int | None:
+        return 1000 * self.snr_index + draw + 7919 * batch
 
 
-def _summary(psnrs: list[torch.Tensor], correct: list[torch.Tensor] | None) -> dict:
-    """One cell: per-draw per-image PSNRs (and correct flags) -> mean, pooled, intervals, accuracy."""
-    allv = torch.cat(psnrs)
+def _summary(collected: LayerCollector, accuracy: bool) -> dict:
+    """One cell: mean and pooled PSNR over images x draws with the t-intervals of the per-draw values;
+    accuracy with its normal 95% half-width over images x draws."""
+    per_draw = [collected.psnr_values(d) for d in collected.draws()]
+    allv = torch.cat(per_draw)
     out = {
         "psnr_mean": round(float(allv.double().mean()), 3),
-        "psnr_ci95": round(_interval([float(v.double().mean()) for v in psnrs]), 3),
+        "psnr_ci95": round(t_interval95([float(v.double().mean()) for v in per_draw]), 3),
         "psnr_pooled": round(float(pooled_psnr(allv)), 3),
-        "psnr_pooled_ci95": round(_interval([float(pooled_psnr(v)) for v in psnrs]), 3),
+        "psnr_pooled_ci95": round(t_interval95([float(pooled_psnr(v)) for v in per_draw]), 3),
     }
-    if correct:
-        c = torch.cat(correct).double()
+    hits = torch.cat([collected.hits(d) for d in collected.draws()])
+    if accuracy and hits.numel():
+        c = hits.double()
         p = float(c.mean())
         out["accuracy"] = round(100 * p, 2)
         out["accuracy_ci95"] = round(100 * 1.96 * math.sqrt(max(p * (1 - p), 1e-12) / c.numel()), 2)
@@ -96,35 +104,15 @@ def _score_model(name: str, model, card: dict, test, root: str, snrs: list[float
         source = "fitted here on the model's training split"
     adaptive = code.with_options(design_snr_db=None)
     L = model.num_layers
-    systems = {"jscc": [], "linear (10 dB design)": [], "linear (test-SNR design)": []}
-    for label in systems:
-        systems[label] = [[{} for _ in snrs] for _ in range(L)]
+    links = {"jscc": JsccSystem(model), "linear (10 dB design)": LinearAnalogSystem(code),
+             "linear (test-SNR design)": LinearAnalogSystem(adaptive)}
+    systems: dict[str, list[list[dict]]] = {label: [[{} for _ in snrs] for _ in range(L)] for label in links}
     for si, snr in enumerate(snrs):
-        acc: dict[str, list[list[torch.Tensor]]] = {k: [[] for _ in range(L)] for k in systems}
-        hits: list[list[torch.Tensor]] = [[] for _ in range(L)]
-        for d in range(draws):
-            per: dict[str, list[list[torch.Tensor]]] = {k: [[] for _ in range(L)] for k in systems}
-            ok: list[list[torch.Tensor]] = [[] for _ in range(L)]
-            seed = 1000 * si + d
-            for images, labels in test.batches(batch):
-                outs = model(images, _channel(card, seed), snr)
-                for o in outs:
-                    per["jscc"][o.layer - 1].append(psnr(images, o.images.clamp(0, 1)))
-                    if o.logits is not None:
-                        ok[o.layer - 1].append((o.logits.argmax(1) == labels).double())
-                for label, c in (("linear (10 dB design)", code), ("linear (test-SNR design)", adaptive)):
-                    for r, im in c(images, _channel(card, seed), snr):
-                        per[label][r - 1].append(psnr(images, im.clamp(0, 1)))
-                seed += 7919  # next batch: fresh noise, same for every system
-            for k in systems:
-                for r in range(L):
-                    acc[k][r].append(torch.cat(per[k][r]))
+        for label, link in links.items():
+            result = evaluate_system(link, test, _channel(card), [snr], draws=draws, batch_size=batch,
+                                     seeds=_FreshNoisePerBatch(si))
             for r in range(L):
-                if ok[r]:
-                    hits[r].append(torch.cat(ok[r]))
-        for k in systems:
-            for r in range(L):
-                systems[k][r][si] = _summary(acc[k][r], hits[r] if k == "jscc" and hits[r] else None)
+                systems[label][r][si] = _summary(result.layers[0][r], label == "jscc")
         print(f"  {name} {snr:g} dB: jscc {[systems['jscc'][r][si]['psnr_mean'] for r in range(L)]} "
               f"linear {[systems['linear (10 dB design)'][r][si]['psnr_mean'] for r in range(L)]}", flush=True)
     power = torch.zeros(L, dtype=torch.float64)
@@ -143,7 +131,6 @@ def _score_sscc(model, test, count: int, snrs: list[float], codecs: list[str]) -
     from semcom.sscc.system import SsccSystem
 
     sub = test.subset(min(count, len(test)))
-    images = sub.images()
     k = sum(model.layer_symbols)
     out = {}
     for codec in codecs:
@@ -151,11 +138,12 @@ def _score_sscc(model, test, count: int, snrs: list[float], codecs: list[str]) -
             cells = []
             for si, snr in enumerate(snrs):
                 system = SsccSystem(codec, mcs, [k], test.mean_image())
-                tx = system.prepare(images, [snr])
-                (o,) = system.receive(tx, build_channel("awgn", seed=50_000 + si), snr, resolution=1)
-                cell = _summary([psnr(images, o.images)], None)
-                cell["outage"] = round(float(o.outage.float().mean()), 4)
-                cell["mcs"] = o.info.get("mcs")
+                result = evaluate_system(system, sub, build_channel("awgn"), [snr], batch_size=len(sub),
+                                         seeds=StreamPerSnr(50_000 + si), tasks={"reconstruction"})
+                collected = result.layers[0][0]
+                cell = _summary(collected, False)
+                cell["outage"] = round(float(collected.outages().mean()), 4)
+                cell["mcs"] = collected.infos()[0].get("mcs")
                 cells.append(cell)
             out[f"{codec} + {'best MCS' if mcs == 'adaptive' else 'capacity'}"] = cells
             print(f"  sscc {codec} {mcs}: {[c['psnr_mean'] for c in cells]}", flush=True)

@@ -42,7 +42,7 @@ def _channel_for(card: dict, seed: int = 0):
         block=ch.get("block", "image"),
         csi=ch.get("csi", "perfect"),
         seed=seed,
-        k_factor=ch.get("k_factor", 1.0),
+        k_factor=ch.get("k_factor", 1.0) if ch["name"] == "rician" else None,
     )
 
 

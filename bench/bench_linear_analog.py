@@ -27,9 +27,10 @@ from _common import write_json
 
 from semcom.analog.code import LinearAnalogCode, LinearCodeConfig
 from semcom.analog.store import fit_linear_code
+from semcom.analog.system import LinearAnalogSystem
 from semcom.channels import build_channel
 from semcom.data import load_dataset
-from semcom.metrics import pooled_psnr, psnr
+from semcom.evaluation import StreamPerSnr, evaluate_system
 
 VARIANTS = [  # (layers, transform, allocation, design SNR, power)
     ((512,), "klt", "mmse", 10.0, "average"),
@@ -43,18 +44,13 @@ VARIANTS = [  # (layers, transform, allocation, design SNR, power)
 ]
 
 
-@torch.no_grad()
 def _score(code: LinearAnalogCode, test, snrs: list[float], batch: int = 1000) -> tuple[list[float], list[float]]:
-    means, pooled = [], []
-    for si, snr in enumerate(snrs):
-        ch = build_channel("awgn", seed=100 + si)
-        vals = []
-        for images, _ in test.batches(batch):
-            vals.append(psnr(images, code(images, ch, snr)[-1][1].clamp(0, 1)))
-        v = torch.cat(vals)
-        means.append(round(float(v.double().mean()), 3))
-        pooled.append(round(float(pooled_psnr(v)), 3))
-    return means, pooled
+    """Mean and pooled PSNR of the full reception (all layers) at each SNR; the i-th SNR's channel
+    starts at seed ``100 + i``."""
+    result = evaluate_system(LinearAnalogSystem(code), test, build_channel("awgn"), snrs, batch_size=batch,
+                             seeds=StreamPerSnr(100), tasks={"reconstruction"})
+    full = [result.summary(i, code.num_layers) for i in range(len(snrs))]
+    return [round(s.psnr.mean, 3) for s in full], [round(s.psnr_pooled, 3) for s in full]
 
 
 def main(argv: list[str] | None = None) -> int:

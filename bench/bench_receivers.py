@@ -43,32 +43,27 @@ PLAN: list[tuple[str, str, tuple[str, ...]] | tuple[str, str, tuple[str, ...], s
 def _jscc_reference(
     model: Any, dataset: Any, snrs: list[float], channel: str, seed: int,
 ) -> list[dict[str, Any]]:
-    """The zoo model's own decoders D_r (image + semantic head), for reference."""
-    import torch
-
+    """The zoo model's own decoders D_r (image + semantic head), for reference: every SNR's channel
+    starts at ``seed``, as in :func:`semcom.receivers.evaluate_receiver`."""
     from semcom.channels import build_channel
-    from semcom.metrics import psnr
+    from semcom.evaluation import StreamPerSnr, evaluate_system
+    from semcom.jscc.system import JsccSystem
+    from semcom.metrics import accuracy
     from semcom.receivers import expected_calibration_error
 
+    result = evaluate_system(JsccSystem(model), dataset, build_channel(channel, block="image", csi="perfect"), snrs,
+                             batch_size=500, seeds=StreamPerSnr(seed, step=0), keep_logits=True)
     rows = []
-    with torch.no_grad():
-        for snr in snrs:
-            ch = build_channel(channel, block="image", csi="perfect", seed=seed)
-            per: dict[int, dict[str, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
-            for images, _ in dataset.batches(500):
-                for out in model(images, ch, float(snr)):
-                    per[out.layer]["psnr"].append(psnr(images, out.images))
-                    if out.logits is not None:
-                        per[out.layer]["logits"].append(out.logits)
-            for r, d in sorted(per.items()):
-                p = torch.cat(d["psnr"])
-                row = {"snr_db": float(snr), "layer": r, "images": len(dataset), "psnr_db": float(p.mean()),
-                       "psnr_std": float(p.std())}
-                if d["logits"]:
-                    logits = torch.cat(d["logits"])
-                    row["accuracy"] = float((logits.argmax(1) == dataset.labels).float().mean())
-                    row["ece"] = expected_calibration_error(logits, dataset.labels)
-                rows.append(row)
+    for i, snr in enumerate(result.snr_db):
+        for r, collected in enumerate(result.layers[i], start=1):
+            p = collected.psnr_values()
+            row = {"snr_db": snr, "layer": r, "images": len(dataset), "psnr_db": float(p.mean()),
+                   "psnr_std": float(p.std())}
+            logits = collected.logits()
+            if logits.numel():
+                row["accuracy"] = accuracy(logits, dataset.labels)
+                row["ece"] = expected_calibration_error(logits, dataset.labels)
+            rows.append(row)
     return rows
 
 

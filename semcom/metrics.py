@@ -5,12 +5,16 @@
 * SSIM uses ``pytorch_msssim`` (Gaussian window 11, sigma 1.5, the standard constants). MS-SSIM
   needs five scales, i.e. images larger than 160 px on the short side; on smaller images (MNIST,
   CIFAR-10) it is undefined and :func:`ms_ssim` returns NaN rather than a made-up number.
-* Accuracy is top-1 over the evaluated images. BER counts bit errors, BLER block (row) errors.
+* Accuracy is top-1 over the evaluated images (:func:`top1_hits` per image, :func:`accuracy` over a
+  batch). BER counts bit errors, BLER block (row) errors.
+* Spread: :func:`summarize` gives the normal-approximation 95% half-width over samples (images x
+  draws); :func:`t_interval95` the Student-t half-width over a few independent draws' means.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -26,6 +30,8 @@ __all__ = [
     "psnr",
     "ssim",
     "summarize",
+    "t_interval95",
+    "top1_hits",
 ]
 
 # A perfect reconstruction has infinite PSNR; cap it so means stay finite (said in results).
@@ -75,11 +81,16 @@ def ms_ssim(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
     return _ms_ssim(reference.float(), estimate.float().clamp(0, 1), data_range=1.0, size_average=False)
 
 
-def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 accuracy in [0, 1] of ``logits [B, K]`` against ``labels [B]``."""
+def top1_hits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per image, whether the top-scoring class of ``logits [B, K]`` is ``labels [B]``: ``[B]`` bool."""
     if logits.shape[0] != labels.shape[0]:
         raise ValueError(f"{logits.shape[0]} predictions for {labels.shape[0]} labels")
-    return float((logits.argmax(dim=1) == labels).float().mean())
+    return logits.argmax(dim=1) == labels
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy in [0, 1] of ``logits [B, K]`` against ``labels [B]`` (a float32 mean of the hits)."""
+    return float(top1_hits(logits, labels).float().mean())
 
 
 def ber(bits: torch.Tensor, bits_hat: torch.Tensor) -> float:
@@ -114,3 +125,23 @@ def summarize(values: torch.Tensor) -> Summary:
         return Summary(float("nan"), float("nan"), 0, float("nan"))
     std = float(v.std(unbiased=True)) if n > 1 else 0.0
     return Summary(float(v.mean()), std, n, 1.96 * std / math.sqrt(n) if n > 1 else float("nan"))
+
+
+# two-sided 95% quantiles of Student's t, t_0.975(df), for df = 1..30 degrees of freedom
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+        2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+        2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def t_interval95(values: Sequence[float]) -> float:
+    """95% half-width ``t_0.975(n - 1) s / sqrt(n)`` of the mean of ``n`` independent values.
+
+    For a few Monte Carlo draws (a draw's mean per value): the interval holds the spread between
+    draws, which a half-width over all images x draws understates when the draws differ. NaN for
+    fewer than two values; beyond 30 degrees of freedom the normal quantile 1.96.
+    """
+    n = len(values)
+    if n < 2:
+        return float("nan")
+    t = _T95[n - 2] if n - 1 <= len(_T95) else 1.96
+    return t * float(torch.tensor(list(values), dtype=torch.float64).std()) / math.sqrt(n)

@@ -7,7 +7,19 @@ import math
 import pytest
 import torch
 
-from semcom.metrics import MAX_PSNR_DB, accuracy, ber, bler, ms_ssim, psnr, ssim, summarize
+from semcom.metrics import (
+    MAX_PSNR_DB,
+    accuracy,
+    ber,
+    bler,
+    ms_ssim,
+    pooled_psnr,
+    psnr,
+    ssim,
+    summarize,
+    t_interval95,
+    top1_hits,
+)
 
 
 def test_psnr_per_image() -> None:
@@ -38,6 +50,9 @@ def test_ssim_and_ms_ssim() -> None:
 def test_accuracy_ber_bler() -> None:
     logits = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
     assert accuracy(logits, torch.tensor([1, 0, 0])) == pytest.approx(2 / 3)
+    assert top1_hits(logits, torch.tensor([1, 0, 0])).tolist() == [True, True, False]
+    with pytest.raises(ValueError, match="3 predictions for 2 labels"):
+        top1_hits(logits, torch.tensor([1, 0]))
     bits = torch.tensor([[0, 1, 1, 0], [1, 1, 0, 0]])
     hat = torch.tensor([[0, 1, 1, 0], [1, 0, 0, 1]])
     assert ber(bits, hat) == pytest.approx(2 / 8)
@@ -49,3 +64,17 @@ def test_summarize() -> None:
     assert s.mean == pytest.approx(2.0) and s.count == 3 and s.std == pytest.approx(1.0)
     assert s.ci95 == pytest.approx(1.96 / math.sqrt(3))
     assert summarize(torch.tensor([])).count == 0
+
+
+def test_pooled_psnr_weights_the_worst_images() -> None:
+    per_image = torch.tensor([20.0, 40.0])  # MSE 1e-2 and 1e-4
+    assert float(pooled_psnr(per_image)) == pytest.approx(10 * math.log10(2 / (1e-2 + 1e-4)))
+    assert float(pooled_psnr(per_image)) < float(per_image.mean())
+    assert float(pooled_psnr(torch.tensor([25.0, 25.0]))) == pytest.approx(25.0)
+
+
+def test_t_interval_over_draws() -> None:
+    assert t_interval95([1.0, 3.0]) == pytest.approx(12.706 * math.sqrt(2) / math.sqrt(2))
+    assert t_interval95([1.0, 2.0, 3.0]) == pytest.approx(4.303 * 1.0 / math.sqrt(3))
+    assert t_interval95([0.0, 1.0] * 50) == pytest.approx(1.96 * float(torch.tensor([0.0, 1.0] * 50).std()) / 10)
+    assert math.isnan(t_interval95([5.0]))

@@ -213,6 +213,20 @@ def test_metrics_follow_the_physics(tmp_path: Path) -> None:
     assert cliff_low["info"] == {"decoder": "D1", "symbols": 6.0}
 
 
+def test_a_process_keeps_one_split_and_one_plan(tiny: Path) -> None:
+    from semcom.scenarios.cache import RunCache
+
+    cache = RunCache()
+    plan = make_plan(load_scenario(tiny))
+    state = cache.state(plan)
+    assert cache.state(plan) is state  # the next point reuses the systems
+    quick = make_plan(load_scenario(tiny), quick=True)
+    other = cache.state(quick)
+    assert other is not state and cache.state(quick) is other
+    assert cache.split("mnist-sample", "test", None) is cache.split("mnist-sample", "test", None)
+    assert _text(evaluate_point(quick, 2, cache=cache).rows) == _text(evaluate_point(quick, 2).rows)
+
+
 def test_seeds_are_hashes_of_their_path() -> None:
     a = derive_seed(0, "channel", "lin", "near", 1, 0, 0)
     assert a == derive_seed(0, "channel", "lin", "near", 1, 0, 0)

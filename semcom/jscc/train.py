@@ -41,11 +41,13 @@ from torch import nn
 from semcom.channels import Channel, build_channel
 from semcom.data import ImageDataset, load_dataset, without_mnist_sample
 from semcom.errors import CheckpointError
+from semcom.evaluation import StreamPerSnr, evaluate_system
 from semcom.jscc.anchored import AnchoredJscc, build_jscc
 from semcom.jscc.checkpoint import load_checkpoint, save_checkpoint, total_epochs
 from semcom.jscc.config import JsccConfig, split_symbols, symbols_for_ratio
 from semcom.jscc.model import MultiResJscc
-from semcom.metrics import pooled_psnr, psnr
+from semcom.jscc.system import JsccSystem
+from semcom.metrics import psnr
 from semcom.storage import sha256_file
 
 __all__ = ["TrainConfig", "build_model", "evaluate", "finish_run", "public_card", "resolve_device", "train"]
@@ -245,39 +247,23 @@ def evaluate(
     Returns ``{"snr_db": [...], "count": N, "psnr_db": [[layer 1 per SNR], ...], "psnr_std_db": ...,
     "psnr_pooled_db": ..., "accuracy": [[...], ...]}`` (accuracy lists are empty without a semantic
     head). Pooled PSNR is ``10 log10(1 / mean MSE)`` over all images.
+
+    The loop is :func:`semcom.evaluation.evaluate_system` on the model as a
+    :class:`~semcom.jscc.system.JsccSystem`: at the i-th SNR the channel restarts at ``seed + i``
+    and runs on over the batches.
     """
-    model.eval()
     device = next(model.parameters()).device
-    n_layers = model.num_layers
-    psnr_mean = [[0.0] * len(snrs_db) for _ in range(n_layers)]
-    psnr_std = [[0.0] * len(snrs_db) for _ in range(n_layers)]
-    acc = [[0.0] * len(snrs_db) for _ in range(n_layers)]
-    pooled = [[0.0] * len(snrs_db) for _ in range(n_layers)]
-    for si, snr in enumerate(snrs_db):
-        channel.seed(seed + si)
-        vals: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
-        hits = [0] * n_layers
-        for images, labels in dataset.batches(batch_size):
-            images, labels = images.to(device), labels.to(device)
-            outs = model(images, channel, float(snr))
-            for o in outs:
-                vals[o.layer - 1].append(psnr(images, o.images.clamp(0, 1)))
-                if o.logits is not None:
-                    hits[o.layer - 1] += int((o.logits.argmax(1) == labels).sum())
-        for r in range(n_layers):
-            v = torch.cat(vals[r]).double()
-            psnr_mean[r][si] = round(float(v.mean()), 3)
-            psnr_std[r][si] = round(float(v.std()), 3) if v.numel() > 1 else 0.0
-            pooled[r][si] = round(float(pooled_psnr(v)), 3)
-            acc[r][si] = round(hits[r] / len(dataset), 4)
+    result = evaluate_system(JsccSystem(model, device=str(device)), dataset, channel, snrs_db,
+                             batch_size=batch_size, seeds=StreamPerSnr(seed), device=device)
+    stats = [[result.summary(si, r) for si in range(len(snrs_db))] for r in range(1, model.num_layers + 1)]
     has_head = model.config.num_classes > 0
     return {
         "snr_db": [float(s) for s in snrs_db],
         "count": len(dataset),
-        "psnr_db": psnr_mean,
-        "psnr_std_db": psnr_std,
-        "psnr_pooled_db": pooled,
-        "accuracy": acc if has_head else [],
+        "psnr_db": [[round(s.psnr.mean, 3) for s in layer] for layer in stats],
+        "psnr_std_db": [[round(s.psnr.std, 3) for s in layer] for layer in stats],
+        "psnr_pooled_db": [[round(s.psnr_pooled, 3) for s in layer] for layer in stats],
+        "accuracy": [[round(s.accuracy.mean, 4) for s in layer] for layer in stats] if has_head else [],
     }
 
 

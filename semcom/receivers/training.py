@@ -12,6 +12,7 @@ convention (:func:`semcom.jscc.model.symbol_estimate`): with perfect CSI the LMM
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,16 +23,18 @@ import torch
 from semcom.channels import build_channel
 from semcom.channels.base import Channel, ChannelOutput
 from semcom.data import ImageDataset, load_dataset
+from semcom.evaluation import StreamPerSnr, evaluate_system
 from semcom.jscc.model import symbol_estimate
 from semcom.jscc.zoo import open_model
-from semcom.metrics import psnr
-from semcom.receivers.base import Received, Receiver, Targets, coarse_labels
+from semcom.metrics import accuracy
+from semcom.receivers.base import SNR_SCALE_DB, Received, Receiver, Targets, coarse_labels
 from semcom.receivers.calibration import expected_calibration_error
 from semcom.receivers.checkpoint import TrainedReceiver
 from semcom.receivers.checkpoint import model_sha256 as _model_sha256  # of the file as loaded
 from semcom.receivers.concepts import COARSE_CONCEPTS
 from semcom.receivers.registry import RECEIVERS
 from semcom.receivers.weighting import make_weighting
+from semcom.systems import LayerOutput
 
 __all__ = [
     "Encoder",
@@ -313,49 +316,74 @@ def evaluate_receiver(
     Returns one row per (SNR, r): ``{"snr_db", "layer", "accuracy", "coarse_accuracy", "ece",
     "psnr_db", "psnr_std", "snr_mae_db", "images"}`` (keys absent where the receiver has no such output).
     ``side_snr``: as in training unless given.
+
+    The loop is :func:`semcom.evaluation.evaluate_system`: the encoder's symbols are computed once,
+    and at every SNR the channel restarts at ``seed``.
     """
     side = side_snr or trained.config.get("side_snr", "nominal")
     ds = _dataset(dataset, "test", subset, data_root)
     receiver = trained.receiver.eval()
     sizes = list(trained.encoder.layer_symbols)
-    symbols = encode_dataset(trained.encoder, ds)
     groups = receiver.coarse_groups
+    names = {task.name for task in receiver.tasks}
+    reconstructs = any(task.kind == "image" for task in receiver.tasks)
+
+    class FrozenEncoderLink:
+        """The encoder's symbols through the channel to the receiver, as a TransmissionSystem: layer r's
+        output has the receiver's ``class@r`` scores and ``image@r`` (NaN pixels where it has none), and
+        in ``info`` its ``coarse@r`` scores and per-image SNR-estimate error against the effective SNR."""
+
+        name, kind = receiver.name, "jscc"
+        num_layers, layer_symbols = len(sizes), sizes
+
+        def prepare(self, images: torch.Tensor, user_snrs_db: Sequence[float]) -> torch.Tensor:
+            return trained.encoder.encode(images)
+
+        def receive(self, tx: torch.Tensor, channel: Channel, snr_db: float, resolution: int) -> list[LayerOutput]:
+            snr = torch.full((tx.shape[0],), float(snr_db))
+            rx, eff, _ = receive(tx, channel, snr, sizes, side_snr=side)
+            out = receiver(rx)
+            layers = []
+            for r in range(1, resolution + 1):
+                image = out.get(f"image@{r}")
+                info = {}
+                if f"coarse@{r}" in out:
+                    info["coarse_logits"] = out[f"coarse@{r}"]
+                if f"snr@{r}" in out:
+                    info["snr_error_db"] = (out[f"snr@{r}"] * SNR_SCALE_DB - eff).abs()
+                layers.append(LayerOutput(r, torch.full((tx.shape[0], *ds.shape), math.nan) if image is None
+                                          else image.clamp(0, 1), out.get(f"class@{r}"), info=info))
+            return layers
+
+    # the symbols of every image, encoded once for all SNRs; every SNR restarts the channel at ``seed``
+    symbols = encode_dataset(trained.encoder, ds)
+    ch = build_channel(channel, block=block, csi=csi, seed=seed, k_factor=k_factor if channel == "rician" else None)
+    result = evaluate_system(FrozenEncoderLink(), ds, ch, snrs_db, batch_size=batch_size,
+                             seeds=StreamPerSnr(seed, step=0),
+                             tasks={"classification", "reconstruction"} if reconstructs else {"classification"},
+                             keep_logits=True, transmissions=torch.split(symbols, batch_size))
     rows = []
-    for snr_value in snrs_db:
-        ch = build_channel(channel, block=block, csi=csi, seed=seed,
-                           k_factor=k_factor if channel == "rician" else None)
-        outs: dict[str, list[torch.Tensor]] = {}
-        effs = []
-        for start in range(0, len(ds), batch_size):
-            x = symbols[start:start + batch_size]
-            snr = torch.full((x.shape[0],), float(snr_value))
-            rx, eff, _ = receive(x, ch, snr, sizes, side_snr=side)
-            effs.append(eff)
-            for k, v in receiver(rx).items():
-                if k != "shared" and v.dim() >= 1 and v.shape[0] == x.shape[0]:
-                    outs.setdefault(k, []).append(v)
-        cat = {k: torch.cat(v) for k, v in outs.items()}
-        eff_all = torch.cat(effs)
+    for i, snr_value in enumerate(result.snr_db):
         for r in range(1, len(sizes) + 1):
-            row: dict[str, Any] = {"snr_db": float(snr_value), "layer": r, "images": len(ds)}
-            if f"class@{r}" in cat:
-                logits = cat[f"class@{r}"]
-                row["accuracy"] = float((logits.argmax(1) == ds.labels).float().mean())
+            collected = result.layers[i][r - 1]
+            row: dict[str, Any] = {"snr_db": snr_value, "layer": r, "images": len(ds)}
+            logits = collected.logits()
+            if logits.numel():
+                row["accuracy"] = accuracy(logits, ds.labels)
                 row["ece"] = expected_calibration_error(logits, ds.labels, bins)
                 if groups is not None:
                     probs = torch.softmax(logits, 1)
                     g = torch.zeros(len(ds), max(groups) + 1).index_add_(1, torch.tensor(groups), probs)
-                    hit = g.argmax(1) == coarse_labels(ds.labels, groups)
-                    row["coarse_accuracy"] = float(hit.float().mean())
-            if f"coarse@{r}" in cat and groups is not None:
-                row["coarse_accuracy"] = float((cat[f"coarse@{r}"].argmax(1) ==
-                                                coarse_labels(ds.labels, groups)).float().mean())
-            if f"image@{r}" in cat:
-                p = psnr(ds.images(), cat[f"image@{r}"].clamp(0, 1))
+                    row["coarse_accuracy"] = accuracy(g, coarse_labels(ds.labels, groups))
+            if f"coarse@{r}" in names and groups is not None:
+                row["coarse_accuracy"] = accuracy(collected.info_values("coarse_logits"),
+                                                  coarse_labels(ds.labels, groups))
+            if f"image@{r}" in names:
+                p = collected.psnr_values()
                 row["psnr_db"] = float(p.mean())
                 row["psnr_std"] = float(p.std())
-            if f"snr@{r}" in cat:
-                row["snr_mae_db"] = float((cat[f"snr@{r}"] * 20.0 - eff_all).abs().mean())
+            if f"snr@{r}" in names:
+                row["snr_mae_db"] = float(collected.info_values("snr_error_db").mean())
             if len(row) > 3:
                 rows.append(row)
     return rows
