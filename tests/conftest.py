@@ -16,3 +16,11 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def allow_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's ``--allow-code`` opt-in: the tests' scenario files name a factory by module path."""
+    from semcom.errors import ALLOW_CODE_ENV
+
+    monkeypatch.setenv(ALLOW_CODE_ENV, "1")

@@ -29,6 +29,9 @@ from semcom.scenarios.results import COLUMNS
 from semcom.scenarios.runner import ScenarioSeeds, make_plan
 from semcom.systems import LayerOutput
 
+# Their scenario files name a test factory by module path, which needs the user's opt-in.
+pytestmark = pytest.mark.usefixtures("allow_code")
+
 ZERO = torch.zeros(2, 1, 12, 12)
 
 

@@ -24,6 +24,9 @@ from semcom.scenarios import load_results, load_scenario, parse_scenario, run_sc
 from semcom.scenarios.results import COLUMNS, CSV_NAME, JSON_NAME
 from semcom.scenarios.runner import PARTIAL_DIR, PointResult, derive_seed, evaluate_point, make_plan
 
+# Their scenario files name a test factory by module path, which needs the user's opt-in.
+pytestmark = pytest.mark.usefixtures("allow_code")
+
 FACTORY = "test_runner_support:build_linear_system"
 
 TINY = f"""\
@@ -248,12 +251,11 @@ def test_user_errors_are_clear(tiny: Path, tmp_path: Path) -> None:
                           quick=True)
     layers = {(r["system"], r["user"]): r["layer"] for r in deeper.rows}
     assert layers[("lin", "near")] == 3 and layers[("cliff", "near")] == 2
-    missing = parse_scenario(TINY.replace(FACTORY, "no_such_module:build"), tiny)
-    with pytest.raises(ScenarioError, match="cannot import no_such_module"):
-        run_scenario(missing)
-    wrong = parse_scenario(TINY.replace(FACTORY, "test_runner_support:LinearJscc.num_layers"), tiny)
-    with pytest.raises(ScenarioError, match="is a property, not a function"):
-        run_scenario(wrong)
+    # validation already imports the factories (the user allowed code): the file's line, before any run
+    with pytest.raises(ScenarioError, match=r"tiny\.yaml:12: systems\[0\]\.factory: .*cannot import no_such_module"):
+        parse_scenario(TINY.replace(FACTORY, "no_such_module:build"), tiny)
+    with pytest.raises(ScenarioError, match=r"tiny\.yaml:12: .*is a property, not a function"):
+        parse_scenario(TINY.replace(FACTORY, "test_runner_support:LinearJscc.num_layers"), tiny)
     bad_option = parse_scenario(TINY.replace("kind: sscc", "colour: red"), tiny)
     with pytest.raises(ScenarioError, match=r"system 'cliff': .*unexpected keyword argument 'colour'"):
         run_scenario(bad_option)
@@ -263,6 +265,33 @@ def test_user_errors_are_clear(tiny: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(app, ["show", str(tmp_path / "nothing")])
     assert res.exit_code == 1 and "no results here" in str(res.exception)
+
+
+def test_module_factories_need_the_users_opt_in(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scenario file cannot make semcom import a module unless the user says so (docs/security.md)."""
+    import sys
+
+    from semcom.errors import ALLOW_CODE_ENV
+    from semcom.registry import Entry
+    from semcom.scenarios.factory import SYSTEMS
+
+    monkeypatch.delenv(ALLOW_CODE_ENV)
+    sys.modules.pop("test_runner_support", None)
+    with pytest.raises(ScenarioError, match=r"tiny\.yaml:12: systems\[0\]\.factory: .*module path: loading it "
+                                            r"would run that module's code.*--allow-code"):
+        load_scenario(tiny)
+    assert "test_runner_support" not in sys.modules  # refused before any import
+    res = CliRunner().invoke(app, ["validate", str(tiny)])
+    assert res.exit_code == 1 and "--allow-code" in str(res.exception)
+    # an installed plug-in (an entry point; here registered directly) needs no opt-in
+    from test_runner_support import build_linear_system
+
+    monkeypatch.setitem(SYSTEMS._entries, "tiny-linear", Entry("tiny-linear", "test plug-in", build_linear_system,
+                                                               "tests"))
+    named = TINY.replace(f'"{FACTORY}"', "tiny-linear")
+    assert run_scenario(parse_scenario(named, tiny), quick=True).rows
+    with pytest.raises(ScenarioError, match=r"unknown system factory 'no-such-plugin'; installed: .*tiny-linear"):
+        parse_scenario(named.replace("tiny-linear", "no-such-plugin"), tiny)
 
 
 def test_zoo_jscc_end_to_end(tmp_path: Path) -> None:

@@ -17,6 +17,9 @@ from semcom.scenarios import SCENARIOS, load_scenario, parse_scenario, scenario_
 from semcom.scenarios.builtin import BUILTIN_DIR
 from semcom.scenarios.schema import Scenario
 
+# Their scenario files name a test factory by module path, which needs the user's opt-in.
+pytestmark = pytest.mark.usefixtures("allow_code")
+
 REPO = Path(__file__).resolve().parents[1]
 
 BASE = """\

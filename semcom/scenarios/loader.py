@@ -366,4 +366,4 @@ def _factory_problems(name: str) -> list[str]:
         factory = plugin_factory(name)
     except SemcomError as exc:
         return [str(exc)]
-    return [] if callable(factory) else [f"'{name}' is a {type(factory).__name__}, not a callable factory"]
+    return [] if callable(factory) else [f"system factory '{name}' is a {type(factory).__name__}, not a function"]

@@ -262,9 +262,10 @@ class PluginSystemSpec(_SystemBase):
     """A system from a Python factory (a plug-in): ``factory(context, **options) -> TransmissionSystem``."""
 
     type: Literal["plugin"] = Field(description="plugin")
-    factory: str = Field(pattern=r"^[\w.]+(:[\w.]+)?$",
-                         description="'package.module:function', or an entry-point name in the "
-                                     "semcom.systems group")
+    factory: str = Field(pattern=r"^([\w.-]+|[\w.]+:[\w.]+)$",
+                         description="an installed plug-in: its entry-point name in the semcom.systems group; "
+                                     "or 'package.module:function', which runs that module's code and so "
+                                     "needs semcom --allow-code")
     options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the factory")
 
     def _default_name(self) -> str:
