@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from semcom.channels import build_channel
-from semcom.errors import CheckpointError
+from semcom.errors import ALLOW_UNVERIFIED_ENV, CheckpointError
 from semcom.jscc import (
     JsccConfig,
     MultiResJscc,
@@ -262,7 +262,10 @@ def test_corrupt_and_mismatched_checkpoints(tmp_path: Path) -> None:
     state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("decoders.2")}
     odd = tmp_path / "odd.safetensors"
     save_file(state, str(odd), metadata={"format": "semcom-jscc/1", "semcom_config": model.config.to_json()})
-    with pytest.raises(CheckpointError, match="do not fit"):
+    with pytest.raises(CheckpointError, match="cannot be verified"):  # no card beside it
+        load_checkpoint(odd)
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(CheckpointError, match="do not fit"):
+        mp.setenv(ALLOW_UNVERIFIED_ENV, "1")
         load_checkpoint(odd)
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "missing.safetensors")

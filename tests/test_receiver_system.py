@@ -17,7 +17,7 @@ from semcom.channels import build_channel
 from semcom.cli.app import app
 from semcom.data import load_dataset
 from semcom.data.formats import write_idx
-from semcom.errors import CheckpointError, ScenarioError
+from semcom.errors import ALLOW_UNVERIFIED_ENV, CheckpointError, ScenarioError
 from semcom.jscc.system import JsccSystem
 from semcom.receivers import (
     Received,
@@ -83,13 +83,17 @@ def test_corrupt_or_wrong_files_raise_checkpoint_error(trained: TrainedReceiver,
         load_receiver(path)
     path.with_suffix(".json").unlink()  # no card: the file itself must be checked
     path.write_bytes(b"garbage, not safetensors")
-    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+    with pytest.raises(CheckpointError, match="cannot be verified"):
+        load_receiver(path)
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        mp.setenv(ALLOW_UNVERIFIED_ENV, "1")
         load_receiver(path)
     from semcom.zoo import weights_path
 
     jscc = tmp_path / "jscc.safetensors"
     jscc.write_bytes(weights_path(MODEL).read_bytes())
-    with pytest.raises(CheckpointError, match="not a semcom receiver checkpoint"):
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(CheckpointError, match="not a semcom receiver checkpoint"):
+        mp.setenv(ALLOW_UNVERIFIED_ENV, "1")
         load_receiver(jscc)
     card = tmp_path / "bad.json"
     save_receiver(trained, tmp_path / "bad.safetensors")

@@ -12,7 +12,7 @@ import torch
 
 import semcom.zoo as zoo
 from semcom.channels import build_channel
-from semcom.errors import CheckpointError
+from semcom.errors import ALLOW_UNVERIFIED_ENV, CheckpointError, SemcomWarning
 from semcom.jscc import JsccConfig
 from semcom.jscc.system import JsccSystem
 from semcom.jscc.zoo import load_model
@@ -143,10 +143,18 @@ def test_one_rule_tells_zoo_names_from_files(tmp_path: Path) -> None:
     # a path-shaped reference is a file even when a zoo name hides in it
     with pytest.raises(CheckpointError, match="not found"):
         resolve_weights(Path("mnist-mr3-awgn"), zoo.SHELF, tmp_path)
-    # a checkpoint file loads as the same model as the zoo name, labelled by its stem
-    system = JsccSystem(tmp_path / "mine.safetensors")
+    # a checkpoint file loads as the same model as the zoo name, labelled by its stem; without a card
+    # it cannot be verified, so only with the user's opt-in, and with a warning
+    with pytest.raises(CheckpointError, match=r"mine\.safetensors: cannot be verified \(there is no card "
+                                              r"mine\.json beside it\).*--allow-unverified"):
+        JsccSystem(tmp_path / "mine.safetensors")
+    with pytest.MonkeyPatch.context() as mp, pytest.warns(SemcomWarning, match="loaded without verification"):
+        mp.setenv(ALLOW_UNVERIFIED_ENV, "1")
+        system = JsccSystem(tmp_path / "mine.safetensors")
     assert system.name == "mine" and system.card == {}
     assert system.checksums == {"mine.safetensors": sha256_file(src)}
+    shutil.copy(src.with_suffix(".json"), tmp_path / "mine.json")
+    assert JsccSystem(tmp_path / "mine.safetensors").card["sha256"] == sha256_file(src)  # verified: no opt-in
 
 
 def test_the_zoo_is_data_that_jscc_reads() -> None:

@@ -74,8 +74,18 @@ def validate_cmd(
     scenario: Annotated[str | None, typer.Argument(help=_SCENARIO_HELP, show_default=False)] = None,
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON Schema of scenario files and "
                                                           "exit.")] = False,
+    data_root: Annotated[Path | None, typer.Option("--data-root", help="Data root (overrides the scenario's "
+                                                                       "dataset.root).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Check the --quick run instead.")] = False,
+    file_only: Annotated[bool, typer.Option("--file-only", help="Check the file and the names it uses, without "
+                                                                "loading the data and the models (fast; "
+                                                                "`run` may still refuse it).")] = False,
 ) -> None:
-    """Check a scenario file; errors name the file, line and field. --schema prints the JSON Schema.
+    """Check a scenario as `semcom run` would, without running it: errors name the file, line and field.
+
+    Loads the dataset and builds every system, so what `run` would refuse, this refuses; warns about
+    what `run` would do silently (fewer images than asked, SNRs outside a model's training range);
+    prints the size of the run. --schema prints the JSON Schema of scenario files.
 
     Example: semcom validate scenarios/quickstart.yaml
     """
@@ -90,8 +100,20 @@ def validate_cmd(
     from semcom.scenarios.report import describe_scenario
 
     sc = load_scenario(scenario)
+    if file_only:
+        typer.echo(f"ok (file only): {sc.source}")
+        typer.echo(describe_scenario(sc))
+        return
+    from semcom.scenarios.checks import check_plan, run_size
+    from semcom.scenarios.plan import make_plan
+
+    plan = make_plan(sc, quick=quick, data_root=data_root)
+    state, notes = check_plan(plan)
     typer.echo(f"ok: {sc.source}")
     typer.echo(describe_scenario(sc))
+    typer.echo(f"  size     {run_size(plan, len(state.images))}")
+    for note in notes:
+        typer.secho(f"warning: {note}", fg=typer.colors.YELLOW, err=True)
 
 
 def show_cmd(

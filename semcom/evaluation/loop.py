@@ -92,7 +92,7 @@ def evaluate_links(
         transmissions: ``prepare``'s result for each batch, computed in advance (an encoder that
             ignores the SNR, encoded once for all SNR points); None: call ``prepare``.
         label: the system's name in error messages (default ``system.name``).
-        tick: called after each batch.
+        tick: called after each reception (a batch, a user, a draw).
 
     Returns:
         ``{link name: [collector of layer 1, ..., collector of layer r]}``, r = the link's resolution,
@@ -129,8 +129,8 @@ def evaluate_links(
                                       f"resolution {r} (expected 1..{r})")
                 for out in outs:
                     collect[link.name][out.layer - 1].add(images, labels, out, draw)
-        if tick is not None:
-            tick()
+                if tick is not None:  # per reception: a run of many draws still shows progress
+                    tick()
     return collect
 
 

@@ -70,7 +70,7 @@ def _progress(quiet: bool, total: int, label: str) -> Any:
 def run_serial(plan: RunPlan, todo: list[int], done: int, finish: Callable[[PointResult], None], quiet: bool,
                threads: int | None) -> None:
     """Evaluate the points ``todo`` in this process (``done`` others were resumed); the bar advances
-    per system and batch."""
+    per system, batch, user and draw."""
     name, total = plan.scenario.name, len(plan.points)
     # One thread unless asked otherwise, from the first tensor on (the mean image is a sum too): worker
     # processes use one, and another thread count can change the last digits of sums, so --workers N
@@ -79,7 +79,8 @@ def run_serial(plan: RunPlan, todo: list[int], done: int, finish: Callable[[Poin
         steps = 1
         if todo:
             state = process_cache().state(plan)
-            steps = len(plan.scenario.systems) * max(1, math.ceil(len(state.images) / plan.scenario.batch_size))
+            batches = max(1, math.ceil(len(state.images) / plan.scenario.batch_size))
+            steps = len(plan.scenario.systems) * batches * len(plan.scenario.users) * plan.draws
         with _progress(quiet, total * steps, name) as bar:
             tick = None
             if bar is not None:

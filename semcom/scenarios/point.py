@@ -58,8 +58,8 @@ def evaluate_point(plan: RunPlan, point: int, tick: Callable[[], None] | None = 
                    cache: RunCache | None = None) -> PointResult:
     """Evaluate every system for every user at SNR point ``point`` (an index into the full sweep).
 
-    ``tick`` is called after each (system, batch). ``cache`` keeps the dataset and the built systems
-    for the next point (default: this process's, :func:`~semcom.scenarios.cache.process_cache`).
+    ``tick`` is called after each reception (system, batch, user, draw). ``cache`` keeps the dataset
+    and the built systems for the next point (default: this process's, :func:`~semcom.scenarios.cache.process_cache`).
     """
     start = time.perf_counter()
     state = (cache or process_cache()).state(plan)

@@ -29,13 +29,15 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from semcom.errors import SemcomError
+from semcom.errors import SemcomError, SemcomWarning
+from semcom.scenarios.checks import check_plan
 from semcom.scenarios.executor import run_parallel, run_serial
 from semcom.scenarios.loader import load_scenario
 from semcom.scenarios.persistence import (
@@ -125,6 +127,9 @@ def run_scenario(
     if workers < 1:
         raise SemcomError(f"workers must be at least 1, got {workers}")
     plan = make_plan(scenario, quick=quick, data_root=data_root, device=device)
+    _, notes = check_plan(plan)  # builds the systems: a failure now, not in a worker after an hour
+    for note in notes:
+        warnings.warn(note, SemcomWarning, stacklevel=2)
     fingerprint = plan.fingerprint()
     started, t0 = datetime.now(UTC), time.perf_counter()
     out_dir = Path(out) if out is not None else None
