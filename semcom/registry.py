@@ -59,6 +59,8 @@ class Registry:
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        if self.entry_point_group is None:
+            return
         for ep in metadata.entry_points(group=self.entry_point_group):
             if ep.name in self._entries:
                 continue

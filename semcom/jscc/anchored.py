@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -70,7 +71,7 @@ class AnchoredJscc(MultiResJscc):
         self.skip = None
         self.register_buffer("layer_power", torch.ones(config.num_layers))
         data = self.linear.config.data_symbols
-        self.trunk: nn.Module | None = None
+        self.trunk = nn.Sequential()  # empty: no transmitter refinement (no parameters, no state)
         self.heads = nn.ModuleList()
         if fw > 0:  # enc_width 0: the transmitter is the linear code alone
             self.trunk = nn.Sequential(
@@ -95,13 +96,10 @@ class AnchoredJscc(MultiResJscc):
         self._zero_refinements()
 
     def _zero_refinements(self) -> None:
-        for head in self.heads:
-            nn.init.zeros_(head.weight)
-            nn.init.zeros_(head.bias)
-        for dec in self.decoders:
-            last = dec.up[-2]
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
+        last_layers = [*self.heads, *(cast(nn.Sequential, dec.up)[-2] for dec in self.decoders)]
+        for layer in last_layers:
+            nn.init.zeros_(cast(nn.Linear, layer).weight)
+            nn.init.zeros_(cast(nn.Linear, layer).bias)
 
     def semantic_heads(self) -> list[nn.Module]:
         """The classifiers C_1..C_L (trained alone by ``heads_only``)."""
@@ -115,7 +113,7 @@ class AnchoredJscc(MultiResJscc):
 
     # -- transmitter -------------------------------------------------------------------------
     def _refinement(self, images: torch.Tensor) -> torch.Tensor | float:
-        if self.trunk is None:
+        if len(self.trunk) == 0:
             return 0.0
         feats = self.trunk(images)
         parts = [head(feats).flatten(1)[:, : 2 * d] for head, d in zip(self.heads, self.linear.config.data_symbols,

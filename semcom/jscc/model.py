@@ -330,6 +330,7 @@ class MultiResJscc(nn.Module):
         ``|pilot|`` is floored at ``0.02 sqrt(k)`` (a pilot with 0.04% of the layer's power) so that a
         deep fade or a very noisy pilot cannot blow the layer up.
         """
+        assert self.pilot_log_amp is not None  # only models with a gain pilot call this
         k = z.shape[1]
         p = z[:, -1:]
         mag = p.abs().clamp_min(0.02 * math.sqrt(k))
@@ -373,7 +374,7 @@ class MultiResJscc(nn.Module):
 
     def semantic_heads(self) -> list[nn.Module]:
         """The decoders' semantic heads (what ``heads_only`` training updates)."""
-        return [d.head for d in self.decoders if d.head is not None]
+        return [head for d in self.decoders if isinstance(head := d.head, nn.Module)]
 
     def receive(self, out: ChannelOutput, resolutions: Sequence[int] | None = None) -> list[JsccOutput]:
         """Decode a channel output of layers 1..r (:func:`receiver_input`) with D_1..D_r (or ``resolutions``)."""

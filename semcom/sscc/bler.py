@@ -33,7 +33,7 @@ import sionna.phy
 import torch
 
 from semcom.channels import build_channel
-from semcom.sscc.link import LdpcQamLink, transport_block_size
+from semcom.sscc.link import CnUpdate, LdpcQamLink, transport_block_size
 from semcom.sscc.mcs import MCS_TABLE, BlerCurve, BlerTable, Mcs, bler_table_path, get_mcs, load_bler_table
 
 __all__ = ["compute_bler_curve", "compute_bler_table"]
@@ -71,7 +71,7 @@ def compute_bler_curve(
     step_db: float = 0.5,
     stop_bler: float = 0.01,
     num_bp_iter: int = 20,
-    cn_update: str = "boxplus-phi",
+    cn_update: CnUpdate = "boxplus-phi",
     seed: int = 0,
     device: str = "cpu",
 ) -> BlerCurve:

@@ -22,7 +22,7 @@ import math
 from collections.abc import Sequence
 from fractions import Fraction
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -223,7 +223,7 @@ class LdpcQamLink(torch.nn.Module):
     @property
     def num_code_blocks(self) -> int:
         """LDPC code blocks per TB (1 up to 3824 payload bits at these rates)."""
-        return int(self._encoder.num_cbs)
+        return int(cast(Any, self._encoder).num_cbs)
 
     # ---------------------------------------------------------------- the chain
     @torch.no_grad()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -188,7 +189,7 @@ class ImageCodec(ABC):
 # ----------------------------------------------------------------------------------------------
 
 
-def _check_shape(shape: Shape) -> Shape:
+def _check_shape(shape: Sequence[int]) -> Shape:
     try:
         c, h, w = (int(s) for s in shape)
     except (TypeError, ValueError):
