@@ -469,10 +469,11 @@ def test_train_cmd_yaml_config_and_overrides(tmp_path: Path, monkeypatch: pytest
     app.command()(train_cmd)
     app.command("noop")(lambda: None)  # two commands: typer then expects the command name
     args = ["train-cmd", "--config", str(tmp_path / "cfg.yaml"), "--epochs", "1", "--no-progress"]
-    result = CliRunner().invoke(app, [*args, "--gain-pilot", "--output", "clamp"])
+    result = CliRunner().invoke(app, [*args, "--gain-pilot", "--output", "clamp", "--warmup-steps", "100"])
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "run" / "best.json").read_text())
     assert card["epochs"] == 1 and card["layer_symbols"] == [6, 6]  # CLI option overrides the YAML
+    assert card["train_config"]["warmup_steps"] == 100  # even when it gives the default value
     assert card["architecture"]["gain_pilot"] is True and card["architecture"]["output"] == "clamp"
     assert load_checkpoint(tmp_path / "run" / "best.safetensors").pilot_log_amp is not None
     bad = CliRunner().invoke(app, ["train-cmd", "--mode", "sideways"])

@@ -47,10 +47,11 @@ def _is_list(cls: type[FlatConfig], path: tuple[str, ...]) -> bool:
     return bool(kinds & {list, tuple})
 
 
-def build_config(cls: type[C], values: Mapping[str, Any], what: str) -> C:
+def build_config(cls: type[C], values: Mapping[str, Any], what: str, options: Mapping[str, str] | None = None) -> C:
     """``cls`` from flat ``values``; a comma-separated text for a list field is split first.
 
-    Raises :class:`~semcom.errors.SemcomError` naming the options (``--eval-snrs: ...``).
+    Raises :class:`~semcom.errors.SemcomError` naming the options (``--eval-snrs: ...``); ``options``
+    maps a flat name to the option that sets it where the two differ (``{"snr_db": "snr"}``).
     """
     fields = cls.flat_fields()
     flat = {k: comma_list(v) if isinstance(v, str) and k in fields and _is_list(cls, fields[k]) else v
@@ -58,5 +59,6 @@ def build_config(cls: type[C], values: Mapping[str, Any], what: str) -> C:
     try:
         return cls.from_dict(flat)
     except ValidationError as exc:
-        names = {path: f"--{name.replace('_', '-')}" for name, path in fields.items()}
+        names = {path: f"--{(options or {}).get(name, name).replace('_', '-')}" for name, path in fields.items()}
+        names.update({(record,): "" for record in cls.flat_names})  # a record's own check: its message
         raise SemcomError(f"invalid {what}: {describe_errors(exc, names)}") from None

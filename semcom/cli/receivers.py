@@ -91,7 +91,7 @@ def train_receiver_cmd(
 
     options = {k: v for k, v in ctx.params.items() if k in ReceiverTrainConfig.flat_fields()}
     options.update(snr_db=snr, receiver_kwargs={} if width is None else {"width": width})
-    cfg = build_config(ReceiverTrainConfig, options, "receiver training options")
+    cfg = build_config(ReceiverTrainConfig, options, "receiver training options", {"snr_db": "snr"})
     snrs = _floats(eval_snrs, "--eval-snrs")
     command = _command(ctx, receiver)
 
