@@ -340,14 +340,16 @@ def test_successive_mode_freezes_earlier_layers(tmp_path: Path, monkeypatch: pyt
         "synthetic", "train", pixels, torch.zeros(64, dtype=torch.int64), ("a", "b", "c"), torch.arange(64)
     )
     monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
+    from semcom.jscc import run_state
+
     snapshots: dict[float, dict[str, torch.Tensor]] = {}
-    real_save = train_mod.save_checkpoint
+    real_save = run_state.save_checkpoint
 
     def spy(model, path, card=None, dtype=torch.float32):  # type: ignore[no-untyped-def]
         snapshots[card["epochs"]] = {k: v.clone() for k, v in model.state_dict().items()}
         return real_save(model, path, card, dtype)
 
-    monkeypatch.setattr(train_mod, "save_checkpoint", spy)
+    monkeypatch.setattr(run_state, "save_checkpoint", spy)
     cfg = TrainConfig(
         dataset="synthetic",
         layer_symbols=[8, 8],
@@ -416,11 +418,11 @@ def test_heads_only_changes_the_class_logits_and_nothing_else(
     card = json.loads((tmp_path / "run" / "best.json").read_text())
     assert card["train_config"]["heads_only"] is True
     # the card states the architecture that was trained (the checkpoint's), not the option defaults
-    assert card["train_config"]["linear_skip"] is True and TrainConfig().linear_skip is False
+    assert card["train_config"]["linear_skip"] is True and TrainConfig().architecture.linear_skip is False
     assert card["train_config"]["enc_width"] == 8 and card["train_config"]["layer_symbols"] == [8, 8]
     assert card["init_from"]["sha256"] == hashlib.sha256((tmp_path / "start.safetensors").read_bytes()).hexdigest()
     with pytest.raises(ValueError, match="ce_weight must be > 0"):
-        TrainConfig(heads_only=True, ce_weight=0).validate()
+        TrainConfig(heads_only=True, ce_weight=0)
 
 
 def test_time_budget_stops_resumably(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -470,10 +472,11 @@ def test_train_cmd_yaml_config_and_overrides(tmp_path: Path, monkeypatch: pytest
     app.command()(train_cmd)
     app.command("noop")(lambda: None)  # two commands: typer then expects the command name
     args = ["train-cmd", "--config", str(tmp_path / "cfg.yaml"), "--epochs", "1", "--no-progress"]
-    result = CliRunner().invoke(app, [*args, "--gain-pilot", "--output", "clamp"])
+    result = CliRunner().invoke(app, [*args, "--gain-pilot", "--output", "clamp", "--warmup-steps", "100"])
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "run" / "best.json").read_text())
     assert card["epochs"] == 1 and card["layer_symbols"] == [6, 6]  # CLI option overrides the YAML
+    assert card["train_config"]["warmup_steps"] == 100  # even when it gives the default value
     assert card["architecture"]["gain_pilot"] is True and card["architecture"]["output"] == "clamp"
     assert load_checkpoint(tmp_path / "run" / "best.safetensors").pilot_log_amp is not None
     bad = CliRunner().invoke(app, ["train-cmd", "--mode", "sideways"])
@@ -508,30 +511,168 @@ def test_epochs_label_says_what_the_runs_trained() -> None:
 
 
 def test_psnr_loss_is_the_gradient_of_mean_psnr() -> None:
-    from semcom.jscc.train import _reconstruction_loss
+    from semcom.jscc.epoch import reconstruction_loss
     from semcom.metrics import psnr
 
     torch.manual_seed(3)
     images = torch.rand(6, 1, 4, 4)
     # very different errors per image, as at 0 dB and 20 dB in one batch
     decoded = (images + torch.randn(6, 1, 4, 4) * torch.logspace(-3, -0.5, 6).view(6, 1, 1, 1)).requires_grad_()
-    (g_loss,) = torch.autograd.grad(_reconstruction_loss(decoded, images, "psnr"), decoded)
+    (g_loss,) = torch.autograd.grad(reconstruction_loss(decoded, images, "psnr"), decoded)
     (g_psnr,) = torch.autograd.grad(psnr(images, decoded).mean(), decoded)
     mse = (decoded - images).square().flatten(1).mean(1).mean().detach()
     torch.testing.assert_close(g_loss, -g_psnr * mse * math.log(10) / 10, rtol=1e-4, atol=1e-9)
     # plain MSE is not (it weights the worst image most)
-    (g_mse,) = torch.autograd.grad(_reconstruction_loss(decoded, images, "mse"), decoded)
+    (g_mse,) = torch.autograd.grad(reconstruction_loss(decoded, images, "mse"), decoded)
     assert not torch.allclose(g_mse, -g_psnr * mse * math.log(10) / 10, rtol=1e-2)
-    with pytest.raises(ValueError, match="loss must be"):
-        TrainConfig(loss="l1").validate()
+    with pytest.raises(ValueError, match="'mse' or 'psnr'"):
+        TrainConfig(loss="l1")
 
 
 def test_fine_tuned_cards_carry_the_whole_recipe(tmp_path: Path) -> None:
-    from semcom.jscc.train import _init_info
+    from semcom.jscc.card import init_info
 
     grand = {"path": "runs/a/best.safetensors", "name": "a", "epochs": 12, "command": "semcom train --out runs/a"}
     parent = {"name": "b", "epochs": 6, "command": "semcom train --init runs/a/best.safetensors", "init_from": grand}
     (tmp_path / "b.json").write_text(json.dumps(parent))
-    info = _init_info(str(tmp_path / "b.safetensors"))
+    info = init_info(str(tmp_path / "b.safetensors"))
     assert info is not None
     assert info["command"] == parent["command"] and info["init_from"] == grand and info["total_epochs"] == 18
+
+
+def _synthetic(n: int = 64, seed: int = 0) -> object:
+    from semcom.data import ImageDataset
+
+    g = torch.Generator().manual_seed(seed)
+    pixels = (torch.rand(n, 1, 8, 8, generator=g) * 255).to(torch.uint8)
+    return ImageDataset("synthetic", "train", pixels, torch.arange(n) % 3, ("a", "b", "c"), torch.arange(n))
+
+
+def test_resumed_run_repeats_the_uninterrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semcom.jscc import train as train_mod
+    from semcom.jscc.epoch import EpochTrainer
+
+    ds = _synthetic()
+    monkeypatch.setattr(train_mod, "_load_data", lambda cfg: (ds, ds, {"name": "synthetic"}))
+    options = {"dataset": "synthetic", "layer_symbols": [8, 8], "enc_width": 8, "dec_width": 8, "epochs": 3,
+               "batch_size": 16, "eval_count": 16, "eval_snrs": [10.0], "progress": False, "warmup_steps": 2,
+               "augment_flip": True, "channel": "rayleigh"}
+    train(TrainConfig(**options, out=str(tmp_path / "whole")), command="t")
+    real = EpochTrainer.run_epoch
+
+    def interrupted(self, dataset, state, budget):  # type: ignore[no-untyped-def]
+        if state.epoch == 2:
+            raise KeyboardInterrupt
+        return real(self, dataset, state, budget)
+
+    monkeypatch.setattr(EpochTrainer, "run_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**options, out=str(tmp_path / "cut")), command="t")
+    monkeypatch.setattr(EpochTrainer, "run_epoch", real)
+    train(TrainConfig(**options, out=str(tmp_path / "cut")), command="t")
+    for name in ("latest", "best"):
+        whole = load_checkpoint(tmp_path / "whole" / f"{name}.safetensors").state_dict()
+        cut = load_checkpoint(tmp_path / "cut" / f"{name}.safetensors").state_dict()
+        assert all(torch.equal(whole[k], cut[k]) for k in whole)
+        cards = [json.loads((tmp_path / run / f"{name}.json").read_text()) for run in ("whole", "cut")]
+        assert cards[0]["validation"] == cards[1]["validation"] and cards[0]["steps"] == cards[1]["steps"]
+    assert json.loads((tmp_path / "cut" / "best.json").read_text())["test"]["psnr_db"] == \
+        json.loads((tmp_path / "whole" / "best.json").read_text())["test"]["psnr_db"]
+
+
+def _train_command() -> object:
+    import typer
+
+    from semcom.cli.app import app
+
+    return typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
+
+
+def _field(cls: type, path: tuple[str, ...]) -> object:
+    model = cls
+    for part in path[:-1]:
+        model = model.model_fields[part].annotation
+    return model.model_fields[path[-1]]
+
+
+def test_train_options_are_the_training_config_fields() -> None:
+    """Each option of `semcom train` is one TrainConfig field: same name, the field's description as
+    help, and defaults that give the default configuration."""
+    from semcom.cli.options import build_config
+
+    fields = TrainConfig.flat_fields()
+    options = {p.name: p for p in _train_command().params if p.name not in ("config", "finish")}
+    assert set(fields) - set(options) == {"split", "lr_min_factor"}  # YAML only
+    assert set(options) <= set(fields)
+    for name, param in options.items():
+        assert param.help == _field(TrainConfig, fields[name]).description, name
+    defaults = build_config(TrainConfig, {k: p.default for k, p in options.items()}, "defaults")
+    assert defaults.to_flat() == TrainConfig().to_flat()
+
+
+def _parsed_command(command: str, monkeypatch: pytest.MonkeyPatch) -> TrainConfig:
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from semcom.cli.app import app
+    from semcom.jscc import train as train_mod
+
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr(train_mod, "train", lambda cfg, command=None: seen.append(cfg) or Path("best"))
+    result = CliRunner().invoke(app, shlex.split(command)[1:])
+    assert result.exit_code == 0, result.output
+    return seen[0]
+
+
+@pytest.mark.parametrize("name", ["mnist-mr3-awgn", "cifar10-mr3-awgn", "cifar10-djscc-awgn", "cifar10-mr3-rayleigh"])
+def test_zoo_commands_parse_to_the_options_their_cards_recorded(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semcom.zoo import weights_dir
+
+    card = json.loads((weights_dir() / f"{name}.json").read_text())
+    parsed = _parsed_command(card["command"], monkeypatch).to_flat()
+    recorded = TrainConfig.from_dict(card["train_config"]).to_flat()  # a flat record from before ChannelSpec
+    if "--layer-symbols" not in card["command"]:  # the card records the sizes the ratio gave
+        recorded["layer_symbols"] = None
+    assert parsed == recorded
+
+
+def test_flat_records_and_checkpoint_metadata_read_back_unchanged() -> None:
+    from safetensors import safe_open
+
+    from semcom.zoo import weights_dir
+
+    for path in sorted(weights_dir().glob("*.safetensors")):
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata()["semcom_config"]
+        assert JsccConfig.from_dict(json.loads(meta)).to_json() == meta  # byte for byte
+        card = json.loads(path.with_suffix(".json").read_text())
+        arch = card["architecture"]
+        assert json.loads(json.dumps(JsccConfig.from_dict(arch).to_dict())) == arch
+        cfg = TrainConfig.from_dict(card["train_config"])
+        assert set(cfg.to_flat()) >= set(card["train_config"])  # the same flat names
+        assert cfg.channel.type == card["channel"]["name"] and cfg.channel.k_factor is None  # K only for rician
+    assert TrainConfig(channel="rician").channel.k_factor == 1.0
+    assert TrainConfig(channel="rician", k_factor=3).channel.k_factor == 3.0
+    with pytest.raises(ValueError, match="unknown JSCC config fields"):
+        JsccConfig.from_dict({"image_shape": [1, 8, 8], "layer_symbols": [4], "depth": 3})
+    with pytest.raises(ValueError, match="enc_width"):
+        TrainConfig(enc_width="wide")
+    with pytest.raises(ValueError, match="Extra inputs"):
+        TrainConfig(epoch=3)
+
+
+def test_cards_say_which_copy_of_the_data_only_when_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CIFAR-10 card names the official binary layout; a sentence about the copy comes from --data-note."""
+    from semcom.data import ImageDataset
+    from semcom.jscc import train as train_mod
+
+    pixels = torch.zeros(4, 3, 32, 32, dtype=torch.uint8)
+    ds = ImageDataset("cifar10", "train", pixels, torch.zeros(4, dtype=torch.int64), ("a",), torch.arange(4))
+    monkeypatch.setattr(train_mod, "load_dataset", lambda *args, **kwargs: ds)
+    _, _, info = train_mod._load_data(TrainConfig(dataset="cifar10"))
+    assert info["note"] == "CIFAR-10, official binary files under the data root."
+    note = "The copy used is a JPEG re-encoding."
+    cfg = TrainConfig(dataset="cifar10", data_note=note)
+    _, _, info = train_mod._load_data(cfg)
+    assert info["note"].endswith(note) and cfg.to_flat()["data_note"] == note

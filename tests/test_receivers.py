@@ -153,6 +153,69 @@ def test_every_weighting_trains_a_receiver(weighting: str) -> None:
     assert last["class@3"] < first["class@3"]
 
 
+def test_receiver_config_or_keywords_train_the_same() -> None:
+    from semcom.receivers.training import ReceiverTrainConfig
+
+    ds = _dataset(128)
+    options = {"weighting": "pcgrad", "channel": "rician", "k_factor": 2.0, "block": "layer", "snr_db": (5.0, 15.0),
+               "epochs": 1, "batch_size": 32, "receiver_kwargs": {"width": 8}, "seed": 3}
+    encoder = ToyEncoder()
+    by_keywords = train_receiver("deep-supervision", encoder, ds, **options)
+    config = ReceiverTrainConfig(**options)
+    assert config.channel.k_factor == 2.0 and config.channel.block == "layer"
+    by_config = train_receiver("deep-supervision", encoder, ds, config)
+    assert by_keywords.history[0].keys() == by_config.history[0].keys()
+    assert all(by_keywords.history[0][k] == by_config.history[0][k] for k in ("class@2", "class@3"))
+    assert by_config.config["channel"] == "rician" and by_config.config["snr_db"] == [5.0, 15.0]
+    assert ReceiverTrainConfig(channel="awgn", k_factor=1.0).channel.k_factor is None  # K is the rician's only
+    assert ReceiverTrainConfig(snr_db="7").snr_db == (7.0, 7.0)
+    with pytest.raises(ValueError, match="MIN <= MAX"):
+        ReceiverTrainConfig(snr_db="20,0")
+    with pytest.raises(ValueError, match="Extra inputs"):
+        train_receiver("per-layer-heads", ToyEncoder(), ds, epoch=1)
+
+
+def test_receiver_training_does_not_depend_on_when_sionna_is_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Importing Sionna reseeds torch's global generator at random (its config does); the first channel
+    of a process imports it, so a run that draws from the global generator must seed it afterwards."""
+    from semcom.channels.spec import ChannelSpec
+
+    real = ChannelSpec.build
+
+    def build_like_a_first_import(self, seed=None, device="cpu"):  # type: ignore[no-untyped-def]
+        torch.seed()
+        return real(self, seed, device)
+
+    monkeypatch.setattr(ChannelSpec, "build", build_like_a_first_import)
+    encoder, ds = ToyEncoder(), _dataset(128)
+    runs = [train_receiver("proxy-uncertainty", encoder, ds, epochs=1, batch_size=64,
+                           receiver_kwargs={"width": 16}).history[0] for _ in range(2)]
+    assert runs[0]["hard-negative"] == runs[1]["hard-negative"] and runs[0]["class@3"] == runs[1]["class@3"]
+
+
+def test_train_receiver_options_are_the_training_config_fields() -> None:
+    """Each training option of `semcom train-receiver` is one ReceiverTrainConfig field: same name, the
+    field's description as help, and defaults that give the default configuration."""
+    import typer
+
+    from semcom.cli.app import app
+    from semcom.cli.options import build_config
+    from semcom.receivers.training import ReceiverTrainConfig
+
+    fields = ReceiverTrainConfig.flat_fields()
+    params = {p.name: p for p in typer.main.get_command(app).commands["train-receiver"].params}
+    command_only = {"receiver", "out", "model", "dataset", "width", "eval_images", "eval_snrs", "half"}
+    options = {k: p for k, p in params.items() if k not in command_only}
+    assert set(options) - set(fields) == {"snr"}  # the option --snr sets snr_db
+    assert set(fields) - set(options) == {"snr_db", "receiver_kwargs", "weighting_kwargs", "max_steps"}
+    for name, param in options.items():
+        field = fields.get(name, ("snr_db",))
+        model = ReceiverTrainConfig if len(field) == 1 else ReceiverTrainConfig.model_fields[field[0]].annotation
+        assert param.help == model.model_fields[field[-1]].description, name
+    values = {("snr_db" if k == "snr" else k): p.default for k, p in options.items()}
+    assert build_config(ReceiverTrainConfig, values, "defaults") == ReceiverTrainConfig()
+
+
 def test_hard_negative_twin_shares_the_channel_realisation() -> None:
     from semcom.channels import build_channel
 

@@ -32,9 +32,10 @@ def fit_linear_cmd(
     """
     from semcom.analog.code import LinearCodeConfig
     from semcom.analog.store import fit_linear_code, save_linear_code
+    from semcom.cli.options import comma_list
     from semcom.data import load_dataset, without_mnist_sample
     from semcom.errors import SemcomError
-    from semcom.jscc.config import split_symbols, symbols_for_ratio
+    from semcom.jscc.config import ArchitectureOptions
 
     try:
         ds = load_dataset(dataset, "train", root=data_root)
@@ -42,8 +43,9 @@ def fit_linear_cmd(
             ds = without_mnist_sample(ds)
         if validation:
             ds, _ = ds.split_validation(validation, validation_seed)
-        sizes = (tuple(int(v) for v in layer_symbols.split(",")) if layer_symbols
-                 else split_symbols(symbols_for_ratio(ds.shape, rho), layers))
+        explicit = [int(v) for v in comma_list(layer_symbols or "")]
+        sizing = ArchitectureOptions(layers=layers, rho=rho, layer_symbols=explicit)
+        sizes = sizing.layer_sizes(ds.shape)  # as `semcom train` sizes its layers
         design = None if design_snr.strip().lower() == "receiver" else float(design_snr)
         config = LinearCodeConfig(ds.shape, sizes, transform=transform, allocation=allocation,
                                   design_snr_db=design, power=power)

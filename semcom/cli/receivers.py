@@ -1,7 +1,10 @@
 """``semcom train-receiver``: train a semantic receiver on a frozen JSCC model and save a checkpoint.
 
 A thin wrapper over :func:`semcom.receivers.train_receiver`, :func:`~semcom.receivers.evaluate_receiver`
-and :func:`~semcom.receivers.save_receiver`; torch is imported inside the command.
+and :func:`~semcom.receivers.save_receiver`; torch is imported inside the command. The training
+options are the flat fields of :class:`~semcom.receivers.training.ReceiverTrainConfig` (same names,
+defaults and help, which the tests check), except ``--snr`` (its ``snr_db``) and ``--width`` (the
+receiver's own ``width`` option).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -52,10 +55,12 @@ def train_receiver_cmd(
     data_root: Annotated[str | None, typer.Option(help="Data root holding the dataset files.")] = None,
     weighting: Annotated[str, typer.Option(help="Task weighting: equal, uncertainty, gradnorm, pcgrad, "
                                                 "mgda-ub.")] = "equal",
-    channel: Annotated[str, typer.Option(help="Training channel: awgn, rayleigh, rician.")] = "awgn",
-    block: Annotated[str, typer.Option(help="Fading block: image, layer or symbol.")] = "image",
-    csi: Annotated[str, typer.Option(help="Receiver CSI: perfect or none.")] = "perfect",
-    k_factor: Annotated[float, typer.Option(help="Rician K factor (linear).")] = 1.0,
+    channel: Annotated[str, typer.Option(help="channel from `semcom list channels`: awgn, rayleigh, "
+                                              "rician")] = "awgn",
+    block: Annotated[str, typer.Option(help="how long one fading gain lasts: image, layer or symbol")] = "image",
+    csi: Annotated[str, typer.Option(help="receiver CSI: perfect or none")] = "perfect",
+    k_factor: Annotated[float | None, typer.Option(help="Rician K factor (linear, LOS/scattered power); "
+                                                        "rician only")] = None,
     snr: Annotated[str, typer.Option(help="Training SNR range in dB, MIN,MAX (drawn uniformly per image); "
                                           "one value: fixed.")] = "0,20",
     side_snr: Annotated[str, typer.Option(help="SNR the receiver is told: nominal or effective.")] = "nominal",
@@ -79,28 +84,26 @@ def train_receiver_cmd(
     """
     import torch
 
+    from semcom.cli.options import build_config
     from semcom.errors import SemcomError
     from semcom.receivers import evaluate_receiver, save_receiver, train_receiver
+    from semcom.receivers.training import ReceiverTrainConfig
 
-    snr_range = _floats(snr, "--snr")
-    if len(snr_range) not in (1, 2) or snr_range[0] > snr_range[-1]:
-        raise SemcomError(f"--snr: expected MIN,MAX with MIN <= MAX (or one value), got {snr!r}")
-    lo, hi = snr_range[0], snr_range[-1]
+    options = {k: v for k, v in ctx.params.items() if k in ReceiverTrainConfig.flat_fields()}
+    options.update(snr_db=snr, receiver_kwargs={} if width is None else {"width": width})
+    cfg = build_config(ReceiverTrainConfig, options, "receiver training options", {"snr_db": "snr"})
     snrs = _floats(eval_snrs, "--eval-snrs")
     command = _command(ctx, receiver)
 
     def log(record: dict[str, float]) -> None:
         losses = ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k not in ("epoch", "steps", "seconds"))
-        typer.echo(f"epoch {int(record['epoch'])}/{epochs}: {losses} ({record['seconds']:.1f} s)", err=True)
+        typer.echo(f"epoch {int(record['epoch'])}/{cfg.epochs}: {losses} ({record['seconds']:.1f} s)", err=True)
 
-    options: dict[str, Any] = {} if width is None else {"width": width}
-    typer.echo(f"training {receiver} on {model} ({dataset}, {weighting}, {channel} {lo:g}..{hi:g} dB, "
-               f"{epochs} epoch(s))", err=True)
+    lo, hi = cfg.snr_db
+    typer.echo(f"training {receiver} on {model} ({dataset}, {cfg.weighting}, {cfg.channel.type} {lo:g}..{hi:g} dB, "
+               f"{cfg.epochs} epoch(s))", err=True)
     try:
-        run = train_receiver(receiver, model, dataset, weighting=weighting, channel=channel, snr_db=(lo, hi),
-                             block=block, csi=csi, k_factor=k_factor, epochs=epochs, batch_size=batch_size,
-                             lr=lr, subset=subset, data_root=data_root, seed=seed, receiver_kwargs=options,
-                             side_snr=side_snr, log=log)
+        run = train_receiver(receiver, model, dataset, cfg, log=log)
     except (ValueError, TypeError) as exc:
         raise SemcomError(f"cannot train receiver '{receiver}': {exc}") from None
     test = None
@@ -108,9 +111,11 @@ def train_receiver_cmd(
         n = eval_images
         typer.echo(f"testing on {n or 'all'} {dataset} test images at {', '.join(f'{s:g}' for s in snrs)} dB",
                    err=True)
-        rows = evaluate_receiver(run, dataset, snrs_db=snrs, channel=channel, block=block, csi=csi,
-                                 k_factor=k_factor, subset=n, data_root=data_root)
-        test = {"split": "test", "images": rows[0]["images"] if rows else n, "channel": channel, "rows": rows}
+        spec = cfg.channel
+        rows = evaluate_receiver(run, dataset, snrs_db=snrs, channel=spec.type, block=spec.block, csi=spec.csi,
+                                 k_factor=1.0 if spec.k_factor is None else spec.k_factor, subset=n,
+                                 data_root=data_root)
+        test = {"split": "test", "images": rows[0]["images"] if rows else n, "channel": spec.type, "rows": rows}
         for row in rows:
             if "accuracy" in row:
                 typer.echo(f"  {row['snr_db']:g} dB, layers 1..{row['layer']}: accuracy {row['accuracy']:.4f}",

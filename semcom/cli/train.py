@@ -1,4 +1,10 @@
-"""``semcom train``: train a (multi-resolution) deep JSCC model; thin wrapper over semcom.jscc.train."""
+"""``semcom train``: train a (multi-resolution) deep JSCC model; thin wrapper over semcom.jscc.train.
+
+Every option but ``--config`` and ``--finish`` is a flat field of
+:class:`~semcom.jscc.config.TrainConfig`: same name, same default, and the field's description as
+its help (the tests check all three). Options typed on the command line override the YAML file,
+which overrides the defaults.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +17,11 @@ import typer
 
 __all__ = ["train_cmd"]
 
-
-def _int_list(text: str | None) -> list[int] | None:
-    return None if not text else [int(v) for v in text.replace(" ", "").split(",") if v]
-
-
-def _float_list(text: str | None) -> list[float] | None:
-    return None if not text else [float(v) for v in text.replace(" ", "").split(",") if v]
+_COMMAND_ONLY = ("config", "finish")  # options that are not training options
 
 
 def train_cmd(
+    ctx: typer.Context,
     config: Path | None = typer.Option(
         None,
         "--config",
@@ -28,83 +29,79 @@ def train_cmd(
         help="YAML file of training options "
         "(keys as the long options, with underscores); options given here override it.",
     ),
-    dataset: str | None = typer.Option(None, help="mnist, fashion-mnist or cifar10 [mnist]"),
+    dataset: str = typer.Option("mnist", help="mnist, fashion-mnist or cifar10"),
     data_root: str | None = typer.Option(None, help="data root holding the official dataset files"),
-    exclude_mnist_sample: bool | None = typer.Option(
-        None,
+    exclude_mnist_sample: bool = typer.Option(
+        False,
         "--exclude-mnist-sample/--keep-mnist-sample",
         help="leave out the 5,000 offline-sample images (MNIST train)",
     ),
     train_count: int | None = typer.Option(None, help="use only the first N training images"),
-    layers: int | None = typer.Option(None, help="number of layers L (1 = single-layer deep JSCC) [3]"),
-    rho: str | None = typer.Option(None, help="total bandwidth ratio k/n, e.g. 1/6 [1/6]"),
+    layers: int = typer.Option(3, help="number of layers L (1 = single-layer deep JSCC)"),
+    rho: str = typer.Option("1/6", help="total bandwidth ratio k/n, e.g. 1/6"),
     layer_symbols: str | None = typer.Option(None, help="explicit symbols per layer, e.g. 192,160,160"),
-    arch: str | None = typer.Option(
-        None, help="conv, mlp, or anchored (the linear analog code plus learned refinements) [conv]"
+    arch: str = typer.Option("conv", help="conv, mlp, or anchored (the linear analog code plus learned refinements)"),
+    anchor_transform: str = typer.Option("klt", help="anchored: linear code transform, klt or dct"),
+    anchor_allocation: str = typer.Option("mmse", help="anchored: power allocation, mmse or softcast"),
+    anchor_design_snr: float = typer.Option(10.0, help="anchored: SNR in dB the allocation is made for"),
+    anchor_power: str = typer.Option(
+        "average", help="anchored: power normalisation, average (over images) or per-image (pilot)"
     ),
-    anchor_transform: str | None = typer.Option(None, help="anchored: linear code transform, klt or dct [klt]"),
-    anchor_allocation: str | None = typer.Option(None, help="anchored: power allocation, mmse or softcast [mmse]"),
-    anchor_design_snr: float | None = typer.Option(None, help="anchored: SNR in dB the allocation is made for [10]"),
-    anchor_power: str | None = typer.Option(
-        None, help="anchored: power normalisation, average (over images) or per-image (pilot) [average]"
+    enc_width: int = typer.Option(32, help="encoder channels (conv) / hidden size (mlp)"),
+    dec_width: int = typer.Option(32, help="decoder channels (conv) / hidden size (mlp)"),
+    enc_blocks: int = typer.Option(1, help="encoder residual blocks at 1/4 resolution (conv)"),
+    dec_blocks: int = typer.Option(1, help="residual blocks per decoder at 1/4 resolution (conv)"),
+    hires_blocks: int = typer.Option(0, help="residual blocks at 1/2 resolution in encoder and each decoder (conv)"),
+    linear_skip: bool = typer.Option(
+        False, "--linear-skip/--no-linear-skip", help="linear pixel<->symbol shortcut beside the conv stacks"
     ),
-    enc_width: int | None = typer.Option(None, help="encoder channels (conv) / hidden size (mlp) [32]"),
-    dec_width: int | None = typer.Option(None, help="decoder channels (conv) / hidden size (mlp) [32]"),
-    enc_blocks: int | None = typer.Option(None, help="encoder residual blocks at 1/4 resolution (conv) [1]"),
-    dec_blocks: int | None = typer.Option(None, help="residual blocks per decoder at 1/4 resolution (conv) [1]"),
-    hires_blocks: int | None = typer.Option(
-        None, help="residual blocks at 1/2 resolution in encoder and each decoder (conv) [0]"
+    gain_pilot: bool = typer.Option(
+        False, "--gain-pilot/--no-gain-pilot", help="one symbol per layer tells the receiver its power gain"
     ),
-    linear_skip: bool | None = typer.Option(
-        None, "--linear-skip/--no-linear-skip", help="linear pixel<->symbol shortcut beside the conv stacks [off]"
-    ),
-    gain_pilot: bool | None = typer.Option(
-        None, "--gain-pilot/--no-gain-pilot", help="one symbol per layer tells the receiver its power gain [off]"
-    ),
-    output: str | None = typer.Option(None, help="decoder output map: sigmoid or clamp [sigmoid]"),
-    snr_info: bool | None = typer.Option(None, "--snr-info/--no-snr-info", help="SNR side info to the decoders [on]"),
-    channel: str | None = typer.Option(None, help="awgn, rayleigh or rician [awgn]"),
-    block: str | None = typer.Option(None, help="fading block: image, layer or symbol [image]"),
-    csi: str | None = typer.Option(None, help="receiver CSI: perfect or none [perfect]"),
-    k_factor: float | None = typer.Option(None, help="Rician K factor (linear)"),
-    snr_min: float | None = typer.Option(None, help="training SNR range, lower end in dB [0]"),
-    snr_max: float | None = typer.Option(None, help="training SNR range, upper end in dB (= min: fixed) [20]"),
-    mode: str | None = typer.Option(None, help="joint or successive [joint]"),
-    loss: str | None = typer.Option(None, help="mse, or psnr (every image weighted equally in dB) [mse]"),
-    freeze_encoder: bool | None = typer.Option(
-        None,
+    output: str = typer.Option("sigmoid", help="decoder output map: sigmoid or clamp"),
+    snr_info: bool = typer.Option(True, "--snr-info/--no-snr-info", help="SNR side info to the decoders"),
+    channel: str = typer.Option("awgn", help="channel from `semcom list channels`: awgn, rayleigh, rician"),
+    block: str = typer.Option("image", help="how long one fading gain lasts: image, layer or symbol"),
+    csi: str = typer.Option("perfect", help="receiver CSI: perfect or none"),
+    k_factor: float | None = typer.Option(None, help="Rician K factor (linear, LOS/scattered power); rician only"),
+    snr_min: float = typer.Option(0.0, help="training SNR range, lower end in dB"),
+    snr_max: float = typer.Option(20.0, help="training SNR range, upper end in dB (= min: fixed)"),
+    mode: str = typer.Option("joint", help="joint or successive"),
+    loss: str = typer.Option("mse", help="mse, or psnr (every image weighted equally in dB)"),
+    freeze_encoder: bool = typer.Option(
+        False,
         "--freeze-encoder/--train-encoder",
-        help="train the decoders only (the transmitted symbols stay bit-identical; use with --init) [train]",
+        help="train the decoders only (the transmitted symbols stay bit-identical; use with --init)",
     ),
-    heads_only: bool | None = typer.Option(
-        None,
+    heads_only: bool = typer.Option(
+        False,
         "--heads-only/--all-parts",
-        help="train only the decoders' semantic heads (images and symbols unchanged; use with --init) [all]",
+        help="train only the decoders' semantic heads (images and symbols unchanged; use with --init)",
     ),
-    epochs: int | None = typer.Option(None, help="epochs (per layer in successive mode) [5]"),
-    batch_size: int | None = typer.Option(None, help="batch size [64]"),
-    lr: float | None = typer.Option(None, help="Adam learning rate (cosine decay) [1e-3]"),
-    warmup_steps: int | None = typer.Option(None, help="linear learning-rate warm-up steps [100]"),
+    epochs: int = typer.Option(5, help="epochs (per layer in successive mode)"),
+    batch_size: int = typer.Option(64, help="batch size"),
+    lr: float = typer.Option(1e-3, help="Adam learning rate (cosine decay)"),
+    warmup_steps: int = typer.Option(100, help="linear learning-rate warm-up steps"),
     layer_weights: str | None = typer.Option(None, help="MSE weight per layer, e.g. 1,1,1"),
-    ce_weight: float | None = typer.Option(None, help="cross-entropy weight of the semantic heads [0.01]"),
-    augment_flip: bool | None = typer.Option(None, "--augment-flip/--no-augment-flip", help="random horizontal flips"),
-    seed: int | None = typer.Option(None, help="seed of data order, SNR draws and channel [0]"),
-    threads: int | None = typer.Option(None, help="torch CPU threads [2]"),
-    out: str | None = typer.Option(None, "--out", "-o", help="run directory for checkpoints [runs/jscc]"),
-    resume: bool | None = typer.Option(None, "--resume/--restart", help="continue from OUT/latest.* if present [on]"),
+    ce_weight: float = typer.Option(0.01, help="cross-entropy weight of the semantic heads"),
+    augment_flip: bool = typer.Option(False, "--augment-flip/--no-augment-flip", help="random horizontal flips"),
+    seed: int = typer.Option(0, help="seed of data order, SNR draws and channel"),
+    threads: int = typer.Option(2, help="torch CPU threads"),
+    out: str = typer.Option("runs/jscc", "--out", "-o", help="run directory for checkpoints"),
+    resume: bool = typer.Option(True, "--resume/--restart", help="continue from OUT/latest.* if present"),
     init: str | None = typer.Option(None, help="fine-tune from this checkpoint (.safetensors)"),
-    eval_count: int | None = typer.Option(None, help="validation images scored after each epoch [1000]"),
-    validation: int | None = typer.Option(
-        None, help="training images held out as the validation split (picks the best checkpoint) [2000]"
+    eval_count: int = typer.Option(1000, help="validation images scored after each epoch"),
+    validation: int = typer.Option(
+        2000, help="training images held out as the validation split (picks the best checkpoint)"
     ),
-    validation_seed: int | None = typer.Option(None, help="seed of the validation draw [0]"),
-    device: str | None = typer.Option(None, help="cpu, cuda or auto [cpu]"),
-    eval_snrs: str | None = typer.Option(None, help="evaluation SNRs in dB [0,5,10,15,20]"),
+    validation_seed: int = typer.Option(0, help="seed of the validation draw"),
+    device: str = typer.Option("cpu", help="cpu, cuda or auto"),
+    eval_snrs: str = typer.Option("0,5,10,15,20", help="evaluation SNRs in dB"),
     final_eval_count: int | None = typer.Option(None, help="test images for the final card (default: all)"),
     max_minutes: float | None = typer.Option(None, help="stop (resumably) before exceeding this wall time"),
     zoo_name: str | None = typer.Option(None, help="also write each new best into the zoo under this name"),
     zoo_dir: str | None = typer.Option(None, help="zoo directory (default: the package's zoo/weights)"),
-    progress: bool | None = typer.Option(None, "--progress/--no-progress", help="progress bar [on]"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar"),
     data_note: str | None = typer.Option(None, help="a sentence for the card about the data (e.g. which copy)"),
     finish: bool = typer.Option(
         False, "--finish", help="no training: score OUT's best checkpoint on the whole test split and write the "
@@ -116,11 +113,13 @@ def train_cmd(
 
     Example: semcom train --dataset mnist --data-root DATA --arch mlp --epochs 10 --out runs/mnist
     """
+    from semcom.cli.options import build_config, typed_options
     from semcom.errors import SemcomError
     from semcom.jscc.train import TrainConfig, finish_run, train
 
+    given = typed_options(ctx, ctx.params)
     if finish:
-        if out is None:
+        if "out" not in given:
             raise SemcomError("--finish needs --out, the run directory to finish")
         try:
             card = finish_run(out, zoo_name=zoo_name, zoo_dir=zoo_dir, data_root=data_root)
@@ -128,82 +127,24 @@ def train_cmd(
             raise SemcomError(str(exc)) from None
         typer.echo(f"test PSNR by layer: {card['test']['psnr_db']}")
         return
-
-    values: dict[str, Any] = {}
-    if config is not None:
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(config.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise SemcomError(f"{config}: cannot read training config ({exc})") from None
-        if not isinstance(loaded, dict):
-            raise SemcomError(f"{config}: expected a mapping of training options")
-        values.update({k.replace("-", "_"): v for k, v in loaded.items()})
-    given = {
-        "dataset": dataset,
-        "data_root": data_root,
-        "exclude_mnist_sample": exclude_mnist_sample,
-        "train_count": train_count,
-        "layers": layers,
-        "rho": rho,
-        "layer_symbols": _int_list(layer_symbols),
-        "arch": arch,
-        "anchor_transform": anchor_transform,
-        "anchor_allocation": anchor_allocation,
-        "anchor_design_snr": anchor_design_snr,
-        "anchor_power": anchor_power,
-        "enc_width": enc_width,
-        "dec_width": dec_width,
-        "enc_blocks": enc_blocks,
-        "dec_blocks": dec_blocks,
-        "hires_blocks": hires_blocks,
-        "linear_skip": linear_skip,
-        "gain_pilot": gain_pilot,
-        "output": output,
-        "snr_info": snr_info,
-        "channel": channel,
-        "block": block,
-        "csi": csi,
-        "k_factor": k_factor,
-        "snr_min": snr_min,
-        "snr_max": snr_max,
-        "mode": mode,
-        "loss": loss,
-        "freeze_encoder": freeze_encoder,
-        "heads_only": heads_only,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "warmup_steps": warmup_steps,
-        "layer_weights": _float_list(layer_weights),
-        "ce_weight": ce_weight,
-        "augment_flip": augment_flip,
-        "seed": seed,
-        "threads": threads,
-        "out": out,
-        "resume": resume,
-        "init": init,
-        "eval_count": eval_count,
-        "validation": validation,
-        "validation_seed": validation_seed,
-        "device": device,
-        "eval_snrs": _float_list(eval_snrs),
-        "final_eval_count": final_eval_count,
-        "max_minutes": max_minutes,
-        "zoo_name": zoo_name,
-        "zoo_dir": zoo_dir,
-        "progress": progress,
-        "data_note": data_note,
-    }
-    values.update({k: v for k, v in given.items() if v is not None})
-    if "rho" in values:
-        values["rho"] = str(values["rho"])
-    try:
-        cfg = TrainConfig.from_dict(values)
-        cfg.validate()
-    except (ValueError, TypeError) as exc:
-        raise SemcomError(f"invalid training options: {exc}") from None
+    values = _yaml_options(config) if config is not None else {}
+    values.update({k: v for k, v in given.items() if k not in _COMMAND_ONLY})
+    cfg = build_config(TrainConfig, values, "training options")
     command = "semcom train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else None
     best = train(cfg, command=command)
     typer.echo(f"best checkpoint: {best}")
+
+
+def _yaml_options(path: Path) -> dict[str, Any]:
+    """The options of a YAML file (keys as the long options; dashes read as underscores)."""
+    import yaml
+
+    from semcom.errors import SemcomError
+
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SemcomError(f"{path}: cannot read training config ({exc})") from None
+    if not isinstance(loaded, dict):
+        raise SemcomError(f"{path}: expected a mapping of training options")
+    return {str(k).replace("-", "_"): v for k, v in loaded.items()}

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import torch
+from pydantic import Field, field_validator
 
 from semcom.channels import build_channel
 from semcom.channels.base import Channel, ChannelOutput
+from semcom.channels.spec import ChannelSpec
 from semcom.data import ImageDataset, load_dataset
 from semcom.evaluation import StreamPerSnr, evaluate_system
+from semcom.flat_config import FlatConfig
 from semcom.jscc.model import symbol_estimate
 from semcom.jscc.zoo import open_model
 from semcom.metrics import accuracy
@@ -38,6 +41,7 @@ from semcom.systems import LayerOutput
 
 __all__ = [
     "Encoder",
+    "ReceiverTrainConfig",
     "TrainedReceiver",
     "build_receiver",
     "effective_snr_db",
@@ -165,28 +169,63 @@ def _dataset(
     return load_dataset(dataset, split=split, root=root, subset=subset)
 
 
+class ReceiverTrainConfig(FlatConfig):
+    """How a receiver is trained on a frozen JSCC encoder (the options of ``semcom train-receiver``).
+
+    Constructed and stored flat like :class:`~semcom.jscc.config.TrainConfig`: the training channel
+    is a :class:`~semcom.channels.spec.ChannelSpec` read from the options ``channel``, ``block``,
+    ``csi`` and ``k_factor``.
+    """
+
+    flat_names: ClassVar[dict[str, dict[str, str]]] = {"channel": {"type": "channel"}}
+
+    weighting: str = Field(default="equal",
+                           description="Task weighting: equal, uncertainty, gradnorm, pcgrad, mgda-ub.")
+    channel: ChannelSpec = Field(default_factory=lambda: ChannelSpec.model_validate({}),
+                                 description="the training channel (flat: channel, block, csi, k_factor)")
+    snr_db: tuple[float, float] = Field(default=(0.0, 20.0), description="Training SNR range in dB, MIN,MAX "
+                                        "(drawn uniformly per image); one value: fixed.")
+    side_snr: Literal["nominal", "effective"] = Field(default="nominal",
+                                                      description="SNR the receiver is told: nominal or effective.")
+    epochs: int = Field(default=5, ge=1, description="Epochs.")
+    batch_size: int = Field(default=128, ge=1, description="Batch size.")
+    lr: float = Field(default=1e-3, description="Adam learning rate.")
+    subset: int | None = Field(default=None, ge=1, description="Train on the first N training images only.")
+    data_root: str | Path | None = Field(default=None, description="Data root holding the dataset files.")
+    seed: int = Field(default=0, description="Seed of initialisation, batch order and channel.")
+    receiver_kwargs: dict[str, Any] = Field(default_factory=dict, description="the receiver's own options "
+                                                                             "(e.g. width)")
+    weighting_kwargs: dict[str, Any] = Field(default_factory=dict, description="the weighting's own options")
+    max_steps: int | None = Field(default=None, description="stop after this many steps (smoke tests)")
+
+    @field_validator("snr_db", mode="before")
+    @classmethod
+    def _snr_range(cls, value: Any) -> Any:
+        """``"0,20"``, ``[0, 20]`` or one value (a fixed SNR) -> ``(min, max)``."""
+        if isinstance(value, str):
+            value = [v for v in value.replace(" ", "").split(",") if v]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = [value]
+        if isinstance(value, list | tuple) and len(value) == 1:
+            value = [value[0], value[0]]
+        return value
+
+    @field_validator("snr_db")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] > value[1]:
+            raise ValueError(f"expected MIN,MAX with MIN <= MAX (or one value), got {value[0]:g},{value[1]:g}")
+        return value
+
+
 def train_receiver(
     receiver_name: str,
     model_name_or_path: str | Path | Any,
     dataset: str | ImageDataset,
+    config: ReceiverTrainConfig | None = None,
     *,
-    weighting: str = "equal",
-    channel: str = "awgn",
-    snr_db: tuple[float, float] = (0.0, 20.0),
-    block: str = "image",
-    csi: str = "perfect",
-    k_factor: float = 1.0,
-    epochs: int = 5,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    subset: int | None = None,
-    data_root: str | Path | None = None,
-    seed: int = 0,
-    receiver_kwargs: dict[str, Any] | None = None,
-    weighting_kwargs: dict[str, Any] | None = None,
-    side_snr: str = "nominal",
-    max_steps: int | None = None,
     log: Callable[[dict[str, float]], None] | None = None,
+    **options: Any,
 ) -> TrainedReceiver:
     """Train receiver ``receiver_name`` on the frozen encoder ``model_name_or_path``.
 
@@ -194,102 +233,130 @@ def train_receiver(
         receiver_name: a name in :data:`semcom.receivers.RECEIVERS` (or a plug-in's).
         model_name_or_path: zoo name (``mnist-mr3-awgn``), ``.safetensors`` path or an encoder object.
         dataset: dataset name (its ``train`` split is used) or an :class:`ImageDataset`.
-        weighting: a name in :data:`semcom.receivers.WEIGHTINGS`.
-        channel, block, csi, k_factor: the training channel (see :func:`semcom.channels.build_channel`).
-        snr_db: training SNRs are drawn per image uniformly from this range (dB).
-        side_snr: the SNR the receiver is told, ``"nominal"`` or ``"effective"`` (see :func:`receive`).
-        epochs, batch_size, lr: Adam on the receiver and the weighting's own parameters.
-        subset: train on the first ``subset`` images only.
-        seed: seeds the receiver's initialisation, the batch order and the channel.
-        max_steps: stop after this many steps (smoke tests).
+        config: how to train (:class:`ReceiverTrainConfig`); default options when None.
         log: called with each epoch's mean losses.
+        options: :class:`ReceiverTrainConfig` fields by their flat names, over ``config``
+            (``weighting="pcgrad"``, ``channel="rayleigh"``, ``snr_db=(0, 20)``, ``epochs=2``, ...).
+            Adam trains the receiver and the weighting's own parameters; training SNRs are drawn per
+            image uniformly from ``snr_db``; ``seed`` seeds the receiver's initialisation, the batch
+            order and the channel; ``max_steps`` stops early (smoke tests).
     """
-    torch.manual_seed(seed)
+    cfg = ReceiverTrainConfig.from_dict({**(config.to_flat() if config else {}), **options})
+    # The channel comes first: building the first channel of a process imports Sionna, whose import
+    # reseeds torch's global generator at random; the seed below then holds for the whole run.
+    channel = cfg.channel.build(seed=cfg.seed)
+    torch.manual_seed(cfg.seed)
     model_sha256 = _model_sha256(model_name_or_path)  # of the file as loaded (it may be replaced later)
     encoder = load_encoder(model_name_or_path)
-    ds = _dataset(dataset, "train", subset, data_root)
-    receiver = build_receiver(receiver_name, encoder, ds, **(receiver_kwargs or {}))
-    weights = make_weighting(weighting, receiver.tasks, **(weighting_kwargs or {}))
-    sizes = list(encoder.layer_symbols)
+    ds = _dataset(dataset, "train", cfg.subset, cfg.data_root)
+    receiver = build_receiver(receiver_name, encoder, ds, **cfg.receiver_kwargs)
+    weights = make_weighting(cfg.weighting, receiver.tasks, **cfg.weighting_kwargs)
     symbols = encode_dataset(encoder, ds)
-    ch = build_channel(channel, block=block, csi=csi, seed=seed,
-                           k_factor=k_factor if channel == "rician" else None)
-    params = list(receiver.parameters()) + list(weights.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    groups = receiver.coarse_groups
+    opt = torch.optim.Adam(list(receiver.parameters()) + list(weights.parameters()), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, float]] = []
     step = 0
     receiver.train()
-    lo, hi = snr_db
-    for epoch in range(epochs):
+    for epoch in range(cfg.epochs):
+        t0 = time.perf_counter()
         sums: dict[str, float] = {}
         count = 0
-        t0 = time.perf_counter()
         order = torch.randperm(len(ds), generator=gen)
-        for start in range(0, len(ds) - batch_size + 1 if len(ds) >= batch_size else 1, batch_size):
-            sel = order[start:start + batch_size]
-            x, labels = symbols[sel], ds.labels[sel]
-            snr = lo + (hi - lo) * torch.rand(len(sel), generator=gen)
-            partner = None
-            if receiver.wants_pairs:
-                partner = _different_class_partner(labels, gen)
-                twin_sel = sel[partner.clamp_min(0)]
-                rx, eff, twin = receive(x, ch, snr, sizes, partner_symbols=symbols[twin_sel],
-                                        side_snr=side_snr)
-                assert twin is not None
-                # rows B..2B-1 are the twins: row i and row B+i form a hard-negative pair
-                b = len(sel)
-                layers = [torch.cat([a, t], 0) for a, t in zip(rx.layers, twin, strict=True)]
-                rx = Received(layers, torch.cat([rx.snr_db, rx.snr_db]))
-                eff = torch.cat([eff, eff])
-                idx = torch.arange(b)
-                pair = torch.cat([torch.where(partner >= 0, idx + b, -1), torch.where(partner >= 0, idx, -1)])
-                sel = torch.cat([sel, twin_sel])
-                x, labels = symbols[sel], ds.labels[sel]
-                partner = pair
-            else:
-                rx, eff, _ = receive(x, ch, snr, sizes, side_snr=side_snr)
-            targets = Targets(
-                labels=labels,
-                coarse=None if groups is None else coarse_labels(labels, groups),
-                images=ds.images(sel),
-                symbols=_split(x, sizes),
-                snr_db=eff,
-                partner=partner,
-            )
-            outputs = receiver(rx)
-            losses = receiver.losses(outputs, targets)
-            opt.zero_grad(set_to_none=True)
-            weights.backward(losses, shared=receiver.shared_parameters(),
-                             last_shared=receiver.last_shared_parameters(),
-                             representation=outputs.get("shared"))
-            opt.step()
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
+        for sel in _batches(order, cfg.batch_size):
+            batch = _receiver_batch(receiver, symbols, ds, sel, channel, cfg, encoder.layer_symbols, gen)
+            for k, v in _receiver_step(receiver, weights, opt, *batch).items():
+                sums[k] = sums.get(k, 0.0) + v
             count += 1
             step += 1
-            if max_steps is not None and step >= max_steps:
+            if cfg.max_steps is not None and step >= cfg.max_steps:
                 break
         record = {k: v / max(count, 1) for k, v in sums.items()}
         record.update(epoch=float(epoch + 1), steps=float(step), seconds=time.perf_counter() - t0)
         history.append(record)
         if log is not None:
             log(record)
-        if max_steps is not None and step >= max_steps:
+        if cfg.max_steps is not None and step >= cfg.max_steps:
             break
     receiver.eval()
-    config = {
+    return TrainedReceiver(receiver, weights, encoder, _trained_config(receiver_name, model_name_or_path, ds, cfg,
+                                                                       step, model_sha256), history)
+
+
+def _batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    """Full batches of ``order`` (a set smaller than one batch gives one short batch)."""
+    n = len(order)
+    for start in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
+        yield order[start:start + batch_size]
+
+
+def _receiver_batch(
+    receiver: Receiver, symbols: torch.Tensor, ds: ImageDataset, sel: torch.Tensor, channel: Channel,
+    cfg: ReceiverTrainConfig, layer_symbols: Sequence[int], gen: torch.Generator,
+) -> tuple[Received, Targets]:
+    """What the receiver gets for the images ``sel`` and what it should say about them.
+
+    A receiver that wants pairs gets each image twice: as itself and, in rows ``B..2B-1``, a
+    different-class image sent through the same channel realisation (a hard-negative pair).
+    """
+    sizes = list(layer_symbols)
+    x, labels = symbols[sel], ds.labels[sel]
+    lo, hi = cfg.snr_db
+    snr = lo + (hi - lo) * torch.rand(len(sel), generator=gen)
+    partner = None
+    if receiver.wants_pairs:
+        partner = _different_class_partner(labels, gen)
+        twin_sel = sel[partner.clamp_min(0)]
+        rx, eff, twin = receive(x, channel, snr, sizes, partner_symbols=symbols[twin_sel], side_snr=cfg.side_snr)
+        assert twin is not None
+        # rows B..2B-1 are the twins: row i and row B+i form a hard-negative pair
+        b = len(sel)
+        layers = [torch.cat([a, t], 0) for a, t in zip(rx.layers, twin, strict=True)]
+        rx = Received(layers, torch.cat([rx.snr_db, rx.snr_db]))
+        eff = torch.cat([eff, eff])
+        idx = torch.arange(b)
+        pair = torch.cat([torch.where(partner >= 0, idx + b, -1), torch.where(partner >= 0, idx, -1)])
+        sel = torch.cat([sel, twin_sel])
+        x, labels = symbols[sel], ds.labels[sel]
+        partner = pair
+    else:
+        rx, eff, _ = receive(x, channel, snr, sizes, side_snr=cfg.side_snr)
+    groups = receiver.coarse_groups
+    targets = Targets(
+        labels=labels,
+        coarse=None if groups is None else coarse_labels(labels, groups),
+        images=ds.images(sel),
+        symbols=_split(x, sizes),
+        snr_db=eff,
+        partner=partner,
+    )
+    return rx, targets
+
+
+def _receiver_step(receiver: Receiver, weights: Weighting, opt: torch.optim.Optimizer, rx: Received,
+                   targets: Targets) -> dict[str, float]:
+    """One optimiser step on the weighted task losses; returns each task's loss."""
+    outputs = receiver(rx)
+    losses = receiver.losses(outputs, targets)
+    opt.zero_grad(set_to_none=True)
+    weights.backward(losses, shared=receiver.shared_parameters(), last_shared=receiver.last_shared_parameters(),
+                     representation=outputs.get("shared"))
+    opt.step()
+    return {k: float(v.detach()) for k, v in losses.items()}
+
+
+def _trained_config(receiver_name: str, model: str | Path | Any, ds: ImageDataset, cfg: ReceiverTrainConfig,
+                    steps: int, model_sha256: str | None) -> dict[str, Any]:
+    """The record a :class:`TrainedReceiver` keeps of its training (what its card says)."""
+    return {
         "receiver": receiver_name,
-        "model": str(model_name_or_path) if isinstance(model_name_or_path, str | Path)
-        else type(model_name_or_path).__name__,
+        "model": str(model) if isinstance(model, str | Path) else type(model).__name__,
         "dataset": ds.name, "train_images": len(ds),
-        "weighting": weighting, "channel": channel, "block": block, "csi": csi, "snr_db": list(snr_db),
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-        "receiver_kwargs": receiver_kwargs or {}, "steps": step, "side_snr": side_snr,
+        "weighting": cfg.weighting, "channel": cfg.channel.type, "block": cfg.channel.block,
+        "csi": cfg.channel.csi, "snr_db": list(cfg.snr_db),
+        "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed,
+        "receiver_kwargs": cfg.receiver_kwargs, "steps": steps, "side_snr": cfg.side_snr,
         "model_sha256": model_sha256,
     }
-    return TrainedReceiver(receiver, weights, encoder, config, history)
 
 
 @torch.no_grad()
