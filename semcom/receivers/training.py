@@ -36,7 +36,7 @@ from semcom.receivers.checkpoint import TrainedReceiver
 from semcom.receivers.checkpoint import model_sha256 as _model_sha256  # of the file as loaded
 from semcom.receivers.concepts import COARSE_CONCEPTS
 from semcom.receivers.registry import RECEIVERS
-from semcom.receivers.weighting import make_weighting
+from semcom.receivers.weighting import Weighting, make_weighting
 from semcom.systems import LayerOutput
 
 __all__ = [
