@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from semcom.jscc.checkpoint import save_checkpoint, sha256_file, total_epochs
+from semcom.jscc.checkpoint import save_checkpoint, total_epochs
 from semcom.jscc.config import TrainConfig
 from semcom.jscc.model import MultiResJscc
+from semcom.storage import sha256_file
 from semcom.zoo import weights_dir
 
 __all__ = ["effective_config", "epoch_card", "export", "init_info", "public_card", "run_card", "test_card"]

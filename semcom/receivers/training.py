@@ -21,8 +21,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import torch
 from pydantic import Field, field_validator
 
-from semcom.channels import build_channel
-from semcom.channels.base import Channel, ChannelOutput
+from semcom.channels.base import BlockLength, Channel, ChannelOutput, Csi
 from semcom.channels.spec import ChannelSpec
 from semcom.data import ImageDataset, load_dataset
 from semcom.evaluation import StreamPerSnr, evaluate_system
@@ -366,8 +365,8 @@ def evaluate_receiver(
     snrs_db: Sequence[float] = (0.0, 10.0, 20.0),
     *,
     channel: str = "awgn",
-    block: str = "image",
-    csi: str = "perfect",
+    block: BlockLength = "image",
+    csi: Csi = "perfect",
     k_factor: float = 1.0,
     subset: int | None = None,
     data_root: str | Path | None = None,
@@ -424,7 +423,8 @@ def evaluate_receiver(
 
     # the symbols of every image, encoded once for all SNRs; every SNR restarts the channel at ``seed``
     symbols = encode_dataset(trained.encoder, ds)
-    ch = build_channel(channel, block=block, csi=csi, seed=seed, k_factor=k_factor if channel == "rician" else None)
+    spec = ChannelSpec(type=channel, block=block, csi=csi, k_factor=k_factor if channel == "rician" else None)
+    ch = spec.build(seed=seed)
     result = evaluate_system(FrozenEncoderLink(), ds, ch, snrs_db, batch_size=batch_size,
                              seeds=StreamPerSnr(seed, step=0),
                              tasks={"classification", "reconstruction"} if reconstructs else {"classification"},

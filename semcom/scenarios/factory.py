@@ -95,6 +95,7 @@ def _build_receiver(spec: ReceiverSystemSpec, ctx: SystemContext) -> Transmissio
 
 
 def _build_linear(spec: LinearSystemSpec, ctx: SystemContext) -> TransmissionSystem:
+    from semcom.analog.code import LinearAnalogCode
     from semcom.analog.store import load_linear_code
     from semcom.analog.system import LinearAnalogSystem
 
@@ -106,10 +107,11 @@ def _build_linear(spec: LinearSystemSpec, ctx: SystemContext) -> TransmissionSys
             from semcom.jscc.zoo import open_model
 
             model, _ = open_model(source, device=ctx.device)
-            code = getattr(model, "linear", None)
-            if code is None:
+            anchor = getattr(model, "linear", None)
+            if not isinstance(anchor, LinearAnalogCode):
                 raise ScenarioError(f"system '{spec.label}': {spec.code} is a JSCC model without a linear anchor "
                                     "(arch 'anchored' models have one); give a file from `semcom fit-linear`")
+            code = anchor
         changes: dict[str, Any] = {}
         if spec.allocation is not None:
             changes["allocation"] = spec.allocation
@@ -132,7 +134,7 @@ def _build_sscc(spec: SsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
     from semcom.sscc.system import SsccSystem
 
     try:
-        return SsccSystem(spec.codec, spec.mcs, ctx.layer_symbols, ctx.mean_image, layering=spec.layering,
+        return SsccSystem(spec.codec, spec.mcs, ctx.layer_symbols or (), ctx.mean_image, layering=spec.layering,
                            mode=spec.mode, headers=spec.headers, target_bler=spec.target_bler,
                            name=spec.label, device=ctx.device)
     except ValueError as exc:
@@ -207,7 +209,7 @@ def build_systems(scenario: Scenario, context: SystemContext) -> dict[str, Trans
         ctx = context
         if isinstance(spec, SsccSystemSpec):
             ref = scenario.symbols_reference(spec)
-            symbols = tuple(int(k) for k in (spec.layer_symbols if ref is None else built[ref].layer_symbols))
+            symbols = tuple(int(k) for k in ((spec.layer_symbols or ()) if ref is None else built[ref].layer_symbols))
             if spec.one_layer:
                 symbols = (sum(symbols),)
             ctx = replace(context, layer_symbols=symbols)

@@ -28,9 +28,9 @@ taken from the budget and added to the bits used.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
@@ -133,10 +133,10 @@ def fit_to_budget(codec: ImageCodec, image: torch.Tensor, budget_bits: int, *, l
 def _budgets(budget_bits: Budget, n: int) -> list[int]:
     if isinstance(budget_bits, torch.Tensor):
         values = [int(b) for b in budget_bits.reshape(-1).tolist()]
-    elif isinstance(budget_bits, numbers.Real):
-        values = [int(budget_bits)] * n
-    else:
+    elif isinstance(budget_bits, Sequence):
         values = [int(b) for b in budget_bits]
+    else:  # one number (int, numpy integer, float) for every image
+        values = [int(cast(float, budget_bits))] * n
     if len(values) == 1:
         values = values * n
     if len(values) != n:

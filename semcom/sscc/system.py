@@ -37,7 +37,7 @@ import torch
 from semcom.channels.base import Channel, ChannelOutput
 from semcom.sscc.capacity import capacity_bits
 from semcom.sscc.codecs import CodecDecodeError, ImageCodec, build_codec
-from semcom.sscc.link import LdpcQamLink, transport_block_size
+from semcom.sscc.link import CnUpdate, LdpcQamLink, transport_block_size
 from semcom.sscc.mcs import get_mcs, select_mcs
 from semcom.sscc.rate import fit_to_budget
 from semcom.systems import LayerOutput
@@ -100,7 +100,7 @@ class SsccSystem:
         target_bler: float = 0.1,
         bler_channel: str = "awgn",
         num_bp_iter: int = 20,
-        cn_update: str = "boxplus-phi",
+        cn_update: CnUpdate = "boxplus-phi",
         name: str | None = None,
         device: str = "cpu",
     ) -> None:
@@ -247,7 +247,7 @@ class SsccSystem:
             # an image with nothing to send leaves its block silent (zeros): nothing to decode there
             link = self._link(m, k)
             x = torch.zeros(len(images), k, dtype=torch.complex64)
-            x[rows] = link.transmit(link.pack_payloads([row[i] for i in rows])).to(x.device)
+            x[rows] = link.transmit(link.pack_payloads([p for p in row if p is not None])).to(x.device)
             symbols.append(x)
         return _Encoding(mcs, payloads, symbols)
 

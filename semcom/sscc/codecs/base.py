@@ -102,7 +102,7 @@ class ImageCodec(ABC):
         shape = (len(pil.getbands()), pil.height, pil.width)
         return self._strip(data, self._template(shape, quality))
 
-    def decode(self, payload: bytes, shape: Shape, quality: int) -> torch.Tensor:
+    def decode(self, payload: bytes, shape: Sequence[int], quality: int) -> torch.Tensor:
         """Decode one payload.
 
         Args:
