@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -161,3 +162,25 @@ def test_the_zoo_is_data_that_jscc_reads() -> None:
     """semcom.zoo builds no model: it imports nothing of semcom.jscc (the arrow goes jscc -> zoo)."""
     code = "import sys, semcom.zoo; sys.exit(any(m.startswith('semcom.jscc') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_semcom_models_verifies_what_it_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replaced zoo file is listed as failing, and the command exits with an error."""
+    from typer.testing import CliRunner
+
+    from semcom.cli.app import app
+
+    ok = CliRunner().invoke(app, ["models", "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert {row["check"] for row in json.loads(ok.output)} == {"ok"}
+    fake = tmp_path / "weights"
+    shutil.copytree(zoo.weights_dir(), fake)
+    other = fake / "mnist-mr3-rayleigh.safetensors"
+    shutil.copy(fake / "mnist-mr3-awgn.safetensors", other)  # replaced by another valid file
+    monkeypatch.setattr(zoo, "weights_dir", lambda: fake)
+    bad = CliRunner().invoke(app, ["models"])
+    assert bad.exit_code == 1
+    assert "mismatch" in bad.output
+    assert "fail verification: mnist-mr3-rayleigh (mismatch)" in str(bad.exception)
+    card = CliRunner().invoke(app, ["models", "mnist-mr3-rayleigh"])
+    assert card.exit_code == 1 and "fails verification" in str(card.exception)

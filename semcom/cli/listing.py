@@ -63,10 +63,16 @@ def models_cmd(
         if not e.available:
             raise SemcomError(f"zoo model '{name}' is registered but its files are missing ({e.path})")
         typer.echo(_json.dumps(e.card, indent=2))
+        if (state := e.check()) != "ok":
+            raise SemcomError(f"zoo model '{name}' fails verification: {state} ({e.path}); reinstall semcom")
         return
-    rows = [_summary(e) for e in entries.values()]
+    checks = {n: e.check() for n, e in entries.items()}  # every listed file is verified, not assumed
+    rows = [_summary(e) | {"check": checks[n]} for n, e in entries.items()]
+    bad = [f"{n} ({state})" for n, state in checks.items() if state != "ok"]
     if as_json:
         typer.echo(_json.dumps(rows, indent=2))
+        if bad:
+            raise SemcomError(f"zoo models that fail verification: {', '.join(bad)}; reinstall semcom")
         return
     from rich.console import Console
     from rich.table import Table
@@ -76,9 +82,14 @@ def models_cmd(
     table.add_column("name", no_wrap=True, style="bold cyan")
     for col in ("symbols", "epochs", "PSNR", "acc", "size"):
         table.add_column(col)
+    table.add_column("sha256", no_wrap=True, min_width=8)
     for r in rows:
-        table.add_row(r["name"], r["layer_symbols"], r["epochs"], r["psnr_10db"], r["accuracy_10db"], r["size"])
+        check = "ok" if r["check"] == "ok" else f"[red]{r['check']}[/red]"
+        table.add_row(r["name"], r["layer_symbols"], r["epochs"], r["psnr_10db"], r["accuracy_10db"], r["size"],
+                      check)
     Console().print(table)
+    if bad:
+        raise SemcomError(f"zoo models that fail verification: {', '.join(bad)}; reinstall semcom")
 
 
 def _summary(e: ZooEntry) -> dict[str, str]:

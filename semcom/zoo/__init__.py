@@ -20,7 +20,7 @@ from typing import Any
 
 from semcom.errors import CheckpointError
 from semcom.registry import UnknownNameError
-from semcom.storage import Shelf, card_path, load_card
+from semcom.storage import Shelf, card_path, load_card, sha256_file
 
 __all__ = [
     "SHELF",
@@ -93,6 +93,17 @@ class ZooEntry:
     path: Path
     size_bytes: int
     card: dict[str, Any]
+
+    def check(self) -> str:
+        """``"ok"`` when the weights file's sha256 matches its card, else a word for what is wrong:
+        ``missing`` (files), ``bad card`` (unreadable, or without a sha256) or ``mismatch`` (the file
+        was replaced or damaged)."""
+        if not self.available:
+            return "missing"
+        want = self.card.get("sha256")
+        if "error" in self.card or not want:
+            return "bad card"
+        return "ok" if sha256_file(self.path) == want else "mismatch"
 
 
 def model_card(name: str) -> dict[str, Any]:
