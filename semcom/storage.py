@@ -30,6 +30,7 @@ __all__ = [
     "ResolvedWeights",
     "Shelf",
     "card_path",
+    "fill_module",
     "load_card",
     "names_a_file",
     "read_metadata",
@@ -193,6 +194,16 @@ def resolve_weights(
     if not path.is_file():
         raise CheckpointError(f"{path}: {what} not found")
     return ResolvedWeights(path, "file", path.stem)
+
+
+def fill_module(module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path, built_from: str) -> None:
+    """``module.load_state_dict(state, strict=True)``; tensors that do not fit ``module`` (built from
+    ``built_from``, e.g. "the architecture in its metadata") are one :class:`CheckpointError` naming the file."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not fit {built_from} ({first})") from None
 
 
 def read_tensors(

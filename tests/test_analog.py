@@ -306,7 +306,7 @@ def test_train_anchored_model_end_to_end(tmp_path: Path, monkeypatch: pytest.Mon
     assert all(p <= m + 1e-6 for rm, rp in zip(mean, pooled, strict=True) for m, p in zip(rm, rp, strict=True))
     assert card["architecture"]["anchor"]["transform"] == "klt"
     model = load_checkpoint(best)
-    assert isinstance(model, AnchoredJscc) and model.trunk is None  # enc_width 0: the linear transmitter
+    assert isinstance(model, AnchoredJscc) and len(model.trunk) == 0  # enc_width 0: the linear transmitter
     shipped = (tmp_path / "zoo" / "toy.json").read_text()
     assert "/home/someone" not in shipped and "--data-root DATA" in shipped  # no machine paths in the zoo
     assert "/home/someone" in best.with_suffix(".json").read_text()  # the run's own card keeps it

@@ -20,7 +20,7 @@ from semcom.analog.code import LinearAnalogCode, LinearCodeConfig
 from semcom.analog.transform import fit_transform
 from semcom.data import ImageDataset
 from semcom.errors import CheckpointError
-from semcom.storage import resolve_weights, write_checkpoint
+from semcom.storage import fill_module, resolve_weights, write_checkpoint
 
 __all__ = ["FORMAT", "fit_linear_code", "load_linear_code", "save_linear_code"]
 
@@ -78,9 +78,5 @@ def load_linear_code(path: str | Path) -> tuple[LinearAnalogCode, dict[str, Any]
     except (ValueError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{weights.path}: invalid configuration in metadata ({exc})") from None
     code = LinearAnalogCode(config)
-    try:
-        code.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise CheckpointError(f"{weights.path}: tensors do not fit the configuration ({first})") from None
+    fill_module(code, state, weights.path, "the configuration in its metadata")
     return code.eval(), card

@@ -21,7 +21,7 @@ from semcom.errors import CheckpointError
 from semcom.jscc.anchored import build_jscc
 from semcom.jscc.config import JsccConfig
 from semcom.jscc.model import MultiResJscc
-from semcom.storage import ResolvedWeights, card_path, resolve_weights, write_checkpoint
+from semcom.storage import ResolvedWeights, card_path, fill_module, resolve_weights, write_checkpoint
 
 __all__ = [
     "FORMAT",
@@ -108,11 +108,7 @@ def load_weights(
     if expect is not None and config != expect:
         raise CheckpointError(f"{path}: architecture {config} does not match the expected {expect}")
     model = build_jscc(config)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit the architecture in its metadata ({first})") from None
+    fill_module(model, state, path, "the architecture in its metadata")
     return model.to(map_location).eval()
 
 

@@ -28,7 +28,7 @@ from semcom.errors import CheckpointError, SemcomError
 from semcom.receivers.base import Receiver
 from semcom.receivers.registry import RECEIVERS
 from semcom.receivers.weighting import Weighting
-from semcom.storage import Shelf, resolve_weights, write_checkpoint
+from semcom.storage import Shelf, fill_module, resolve_weights, write_checkpoint
 
 __all__ = ["FORMAT", "SHELF", "TrainedReceiver", "load_receiver", "model_sha256", "receiver_constructor",
            "save_receiver", "shipped_receiver", "weights_dir"]
@@ -192,10 +192,6 @@ def load_receiver(
         receiver = RECEIVERS.create(name, **kwargs)
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: cannot build receiver '{name}' from its metadata ({exc})") from None
-    try:
-        receiver.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit receiver '{name}' ({first})") from None
+    fill_module(receiver, state, path, f"receiver '{name}'")
     card = {**card, "receiver": ctor}
     return receiver.to(map_location).eval(), card
