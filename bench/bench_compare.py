@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -192,8 +193,10 @@ def _markdown(models: dict, snrs: list[float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="", help="comma-separated zoo names (default: every zoo model)")
-    ap.add_argument("--mnist-root", default="/work/shared/data")
-    ap.add_argument("--cifar-root", default=str(Path.home() / ".cache" / "semcom-data"))
+    ap.add_argument("--mnist-root", default=os.environ.get("SEMCOM_DATA"),
+                    help="data root holding mnist/ (default: $SEMCOM_DATA)")
+    ap.add_argument("--cifar-root", default=os.environ.get("SEMCOM_DATA"),
+                    help="data root holding cifar-10-batches-bin/ (default: $SEMCOM_DATA)")
     ap.add_argument("--snrs", default="0,5,10,15,20")
     ap.add_argument("--count", type=int, default=0, help="test images per model (0: all)")
     ap.add_argument("--draws", type=int, default=3, help="independent noise draws per SNR")

@@ -2,7 +2,7 @@
 
 Writes ``bench/results/jscc_quality.json`` and prints Markdown tables for docs/benchmarks.md.
 
-    python bench/bench_jscc.py --mnist-root /work/shared/data --cifar-root ~/.cache/semcom-data
+    python bench/bench_jscc.py --mnist-root DATA --cifar-root DATA
     python bench/bench_jscc.py --models mnist-mr3-awgn --count 2000
     python bench/bench_jscc.py --models none --checkpoints "djscc v4=runs/cifar10-djscc-awgn-v4/best.safetensors"
 
@@ -71,8 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--snrs", default="0,5,10,15,20")
     ap.add_argument("--count", type=int, default=0, help="test images per model (0: the whole test split)")
-    ap.add_argument("--mnist-root", default="/work/shared/data")
-    ap.add_argument("--cifar-root", default=str(Path.home() / ".cache" / "semcom-data"))
+    ap.add_argument("--mnist-root", default=os.environ.get("SEMCOM_DATA"),
+                    help="data root holding mnist/ (default: $SEMCOM_DATA)")
+    ap.add_argument("--cifar-root", default=os.environ.get("SEMCOM_DATA"),
+                    help="data root holding cifar-10-batches-bin/ (default: $SEMCOM_DATA)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default="bench/results/jscc_quality.json")

@@ -8,7 +8,7 @@ best checkpoints are rescored at 0, 10 and 20 dB when the run folder is still th
 ``--parallel`` at a time (one per core).
 Writes ``bench/results/jscc_probe.json``: per variant the PSNR/accuracy after each epoch and at the end.
 
-    python bench/bench_jscc_probe.py --cifar-root ~/.cache/semcom-data
+    python bench/bench_jscc_probe.py --cifar-root DATA
     python bench/bench_jscc_probe.py --from-logs "linear skip=runs/probe-E.log"   # parse earlier runs
     python bench/bench_jscc_probe.py --from-logs ... --extra-runs "28 epochs=runs/X"  # and score other runs
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -98,7 +99,8 @@ def _record(name: str, cmd: list[str] | None, returncode: int | None, text: str,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cifar-root", default=str(Path.home() / ".cache" / "semcom-data"))
+    ap.add_argument("--cifar-root", default=os.environ.get("SEMCOM_DATA"),
+                    help="data root holding cifar-10-batches-bin/ (default: $SEMCOM_DATA)")
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--eval-count", type=int, default=500)
     ap.add_argument("--parallel", type=int, default=2)

@@ -1,6 +1,6 @@
 """The linear analog code (semcom.analog) on CIFAR-10: transform, allocation, design SNR, power, layers.
 
-    python bench/bench_linear_analog.py --cifar-root ~/.cache/semcom-data
+    python bench/bench_linear_analog.py --cifar-root DATA
 
 Fits each transform once on the training images minus the zoo's validation split (5,000 images, seed
 0), then sends the whole test split (or ``--count`` images) through AWGN at each SNR, one channel
@@ -18,9 +18,9 @@ Writes ``bench/results/linear_analog.json`` and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from pathlib import Path
 
 import torch
 from _common import write_json
@@ -55,7 +55,8 @@ def _score(code: LinearAnalogCode, test, snrs: list[float], batch: int = 1000) -
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cifar-root", default=str(Path.home() / ".cache" / "semcom-data"))
+    ap.add_argument("--cifar-root", default=os.environ.get("SEMCOM_DATA"),
+                    help="data root holding cifar-10-batches-bin/ (default: $SEMCOM_DATA)")
     ap.add_argument("--count", type=int, default=0, help="test images (0: all)")
     ap.add_argument("--snrs", default="0,5,10,15,20")
     ap.add_argument("--threads", type=int, default=2)

@@ -7,7 +7,7 @@ image, perfect CSI, LMMSE symbol estimates). Writes JSON (``--out``) and prints 
 ``--table FILE`` only prints the tables of an existing JSON file. The JSON holds one entry per
 dataset; ``--merge`` replaces only the runs being re-run (and keeps each command in ``commands``).
 
-    python bench/bench_receivers.py --data-root /work/shared/data --threads 1
+    python bench/bench_receivers.py --data-root DATA --threads 1
     python bench/bench_receivers.py --table bench/results/receivers.json
 """
 

@@ -1,6 +1,6 @@
 """The SSCC cliff: PSNR vs SNR of codec + 5G LDPC + QAM at every MCS, and codec + capacity.
 
-    python bench/bench_sscc.py --dataset cifar10 --data-root ~/.cache/semcom-data --count 50
+    python bench/bench_sscc.py --dataset cifar10 --data-root DATA --count 50
     python bench/bench_sscc.py --dataset mnist --data-root DATA --count 50
 
 One layer of k = floor(n / 6) complex symbols per image (rho = 1/6: 512 for CIFAR-10, 130 for MNIST),

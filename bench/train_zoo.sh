@@ -12,8 +12,8 @@ set -u
 cd "$(dirname "$0")/.."
 if [ -n "${WAIT_PID:-}" ]; then while kill -0 "$WAIT_PID" 2>/dev/null; do sleep 5; done; fi
 PY=${PY:-.venv/bin/python}
-MNIST=${MNIST_ROOT:-/work/shared/data}
-CIFAR=${CIFAR_ROOT:-$HOME/.cache/semcom-data}
+MNIST=${MNIST_ROOT:-${SEMCOM_DATA:?set SEMCOM_DATA (or MNIST_ROOT and CIFAR_ROOT) to your data root}}
+CIFAR=${CIFAR_ROOT:-${SEMCOM_DATA:?set SEMCOM_DATA (or MNIST_ROOT and CIFAR_ROOT) to your data root}}
 COMMON="--threads ${THREADS:-1} --snr-min 0 --snr-max 20 --snr-info --device ${DEVICE:-cpu}"
 
 run() {  # run name (or run:zoo-name; run:- exports nothing), then options
