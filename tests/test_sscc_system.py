@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from semcom.channels import build_channel
 from semcom.metrics import psnr
+from semcom.scenarios.plan import make_plan
 from semcom.sscc.link import LdpcQamLink
 from semcom.sscc.system import QUALITY_BITS, SsccSystem
 from semcom.systems import TransmissionSystem
@@ -104,3 +107,46 @@ def test_bad_configuration_fails_early(images: torch.Tensor) -> None:
     with pytest.raises(ValueError, match="resolution"):
         s = _system(images)
         s.receive(s.prepare(images, [10.0]), build_channel("awgn"), 10.0, resolution=3)
+
+
+def test_the_encode_cache_changes_no_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's codec cache answers repeated (image, quality) encodes from memory: same rows, fewer encodes."""
+    from semcom.scenarios import cache as run_cache
+    from semcom.scenarios import load_scenario, run_scenario
+
+    sc = load_scenario("quickstart")
+    runs = {}
+    for setting in ("0", "64"):
+        monkeypatch.setenv("SEMCOM_CODEC_CACHE_MB", setting)
+        monkeypatch.setattr(run_cache, "_PROCESS_CACHE", None)  # systems built afresh with this setting
+        result = run_scenario(sc, quick=True)
+        codec = run_cache.process_cache().state(make_plan(sc, quick=True)).systems["jpeg-ldpc"].codec
+        runs[setting] = (result.rows, codec.encode_cache)
+    assert runs["0"][1] is None
+    cache = runs["64"][1]
+    assert cache is not None and cache.hits > 0 and cache.misses > 0
+    assert json.dumps(runs["0"][0], default=str) == json.dumps(runs["64"][0], default=str)
+
+
+def test_encode_cache_is_bounded_and_exact() -> None:
+    from semcom.sscc.codecs import EncodeCache, build_codec
+
+    codec = build_codec("jpeg")
+    images = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    cache = EncodeCache(max_bytes=10_000)
+    codec.encode_cache = cache
+    first = [codec.encode(img, 50) for img in images]
+    again = [codec.encode(img, 50) for img in images]
+    assert first == again and cache.hits == 3 and cache.misses == 3
+    codec.encode_cache = None
+    assert [codec.encode(img, 50) for img in images] == first  # what an uncached encode gives
+    small = EncodeCache(max_bytes=max(map(len, first)) + 1)  # room for one payload, never for three
+    codec.encode_cache = small
+    for img in images:
+        codec.encode(img, 50)
+        assert small.size_bytes <= small.max_bytes
+    assert len(small) < 3  # the least recently used went first
+    assert codec.encode(images[-1], 50) == first[-1] and small.hits == 1  # the newest stayed
+    other = build_codec("jpeg", headers="full")
+    other.encode_cache = small
+    assert other.encode(images[-1], 50) != first[-1]  # the settings are part of the key

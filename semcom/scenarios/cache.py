@@ -17,6 +17,7 @@ from semcom.channels.base import Channel
 from semcom.data import ImageDataset, load_dataset
 from semcom.scenarios.factory import SystemContext, build_systems, describe_system
 from semcom.scenarios.plan import RunPlan
+from semcom.sscc.codecs.cache import run_cache_from_env
 from semcom.systems import TransmissionSystem
 
 __all__ = ["PointState", "RunCache", "process_cache"]
@@ -65,7 +66,7 @@ class RunCache:
             full = self.split(sc.dataset.name, sc.dataset.split, plan.data_root)
             context = SystemContext(dataset=sc.dataset.name, image_shape=full.shape, num_classes=full.num_classes,
                                     mean_image=full.mean_image().to(plan.device), device=plan.device,
-                                    base_dir=sc.base_dir())
+                                    base_dir=sc.base_dir(), encode_cache=run_cache_from_env())
             data = full.subset(plan.images) if plan.images is not None else full
             systems = build_systems(sc, context)
             channel = sc.channel.build(seed=sc.seed, device=plan.device)

@@ -36,6 +36,7 @@ from semcom.scenarios.schema import (
     SsccSystemSpec,
     SystemSpec,
 )
+from semcom.sscc.codecs.cache import EncodeCache
 from semcom.storage import ResolvedWeights, read_metadata, resolve_weights
 from semcom.systems import TransmissionSystem
 
@@ -57,6 +58,7 @@ class SystemContext:
         device: where the system runs.
         base_dir: folder that relative paths in the scenario are taken from.
         layer_symbols: channel uses k_1..k_L an SSCC system gets (from its reference JSCC system).
+        encode_cache: the run's memory of codec encodes, shared by its SSCC systems (None: none).
     """
 
     dataset: str
@@ -66,6 +68,7 @@ class SystemContext:
     device: str = "cpu"
     base_dir: Path = Path(".")
     layer_symbols: tuple[int, ...] | None = None
+    encode_cache: EncodeCache | None = None
 
 
 def _jscc_source(model: str, ctx: SystemContext) -> ResolvedWeights | str:
@@ -136,7 +139,7 @@ def _build_sscc(spec: SsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
     try:
         return SsccSystem(spec.codec, spec.mcs, ctx.layer_symbols or (), ctx.mean_image, layering=spec.layering,
                            mode=spec.mode, headers=spec.headers, target_bler=spec.target_bler,
-                           name=spec.label, device=ctx.device)
+                           name=spec.label, device=ctx.device, encode_cache=ctx.encode_cache)
     except ValueError as exc:
         raise ScenarioError(f"system '{spec.label}': {exc}") from None
 

@@ -36,7 +36,7 @@ import torch
 
 from semcom.channels.base import Channel, ChannelOutput
 from semcom.sscc.capacity import capacity_bits
-from semcom.sscc.codecs import CodecDecodeError, ImageCodec, build_codec
+from semcom.sscc.codecs import CodecDecodeError, EncodeCache, ImageCodec, build_codec
 from semcom.sscc.link import CnUpdate, LdpcQamLink, transport_block_size
 from semcom.sscc.mcs import get_mcs, select_mcs
 from semcom.sscc.rate import fit_to_budget
@@ -103,6 +103,7 @@ class SsccSystem:
         cn_update: CnUpdate = "boxplus-phi",
         name: str | None = None,
         device: str = "cpu",
+        encode_cache: EncodeCache | None = None,
     ) -> None:
         if layering not in ("refinement", "simulcast"):
             raise ValueError(f"layering must be 'refinement' or 'simulcast', not {layering!r}")
@@ -111,6 +112,8 @@ class SsccSystem:
         if not layer_symbols or any(int(k) <= 0 for k in layer_symbols):
             raise ValueError(f"layer_symbols must be positive counts, got {list(layer_symbols)}")
         self.codec = build_codec(codec, headers=headers) if isinstance(codec, str) else codec
+        if encode_cache is not None:
+            self.codec.encode_cache = encode_cache
         self.mcs = mcs
         if mcs not in ("adaptive", "capacity"):
             get_mcs(mcs)  # fail early on a bad name

@@ -58,6 +58,7 @@ from __future__ import annotations
 from semcom.sscc.codecs.avif import AvifCodec, avif_available
 from semcom.sscc.codecs.base import HEADER_MODES, CodecDecodeError, ImageCodec
 from semcom.sscc.codecs.bpg import BpgCodec
+from semcom.sscc.codecs.cache import EncodeCache
 from semcom.sscc.codecs.hevc_intra import HeifCodec
 from semcom.sscc.codecs.jpeg import JpegCodec
 from semcom.sscc.codecs.registry import CODECS, build_codec
@@ -69,6 +70,7 @@ __all__ = [
     "AvifCodec",
     "BpgCodec",
     "CodecDecodeError",
+    "EncodeCache",
     "HeifCodec",
     "ImageCodec",
     "JpegCodec",

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from semcom.errors import SemcomError
+from semcom.sscc.codecs.cache import EncodeCache
 
 __all__ = [
     "HEADER_MODES",
@@ -73,6 +74,7 @@ class ImageCodec(ABC):
         if headers not in HEADER_MODES:
             raise ValueError(f"headers must be one of {HEADER_MODES}, got {headers!r}")
         self._headers = headers
+        self.encode_cache: EncodeCache | None = None  # a run's shared memory of encodes (see cache.py)
 
     @property
     def accounting(self) -> str:
@@ -81,6 +83,10 @@ class ImageCodec(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(headers={self._headers!r})"
+
+    def cache_key(self) -> str:
+        """Everything besides the image and the quality that the payload depends on."""
+        return repr(self)
 
     # -- public API --------------------------------------------------------------------------
 
@@ -95,6 +101,11 @@ class ImageCodec(ABC):
             The payload: the bytes counted against the bit budget (see :attr:`accounting`).
         """
         quality = self._check_quality(quality)
+        if self.encode_cache is not None:
+            return self.encode_cache.encode(self.cache_key(), image, quality, self._encode_payload)
+        return self._encode_payload(image, quality)
+
+    def _encode_payload(self, image: torch.Tensor, quality: int) -> bytes:
         pil = _to_pil(image)
         data = self._encode_file(pil, quality)
         if self._headers == "full":

@@ -82,6 +82,9 @@ class BpgCodec(ImageCodec):
             raise SemcomError(f"bpg: {_BPG_INSTALL}")
         self._bpgenc, self._bpgdec, self._timeout = enc, dec, timeout
 
+    def cache_key(self) -> str:
+        return f"{super().cache_key()}:{self._bpgenc}"  # another installation may encode differently
+
     def _template(self, shape: Shape, quality: int) -> object:
         # Keyed by the programs too: two installations may write different headers.
         key = (type(self), self._bpgenc, *shape, quality)
