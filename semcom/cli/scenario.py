@@ -36,6 +36,12 @@ def run_cmd(
                                                                          "(default 1, as in each worker, so "
                                                                          "that --workers N gives identical "
                                                                          "numbers).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="local (this machine's processes) or ray (Ray "
+                                                            "actors: --workers of them, on a local Ray or "
+                                                            "the cluster at --address; same numbers).")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address for --backend ray "
+                                                                  "(default: start a local Ray for this "
+                                                                  "run).")] = None,
 ) -> None:
     """Run a scenario: write results.csv, results.json and the plots into the output folder.
 
@@ -51,7 +57,7 @@ def run_cmd(
     out_dir = out if out is not None else Path("results") / sc.name
     try:
         result = run_scenario(sc, out_dir, quick=quick, workers=workers, data_root=data_root, device=device,
-                              resume=not fresh, quiet=quiet, threads=threads)
+                              resume=not fresh, quiet=quiet, threads=threads, backend=backend, address=address)
     except KeyboardInterrupt:
         saved = len(list((out_dir / PARTIAL_DIR).glob("point-*.json")))
         typer.secho(f"interrupted: {saved} finished SNR point(s) saved in {out_dir / PARTIAL_DIR}; run the "

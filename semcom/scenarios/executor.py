@@ -22,7 +22,7 @@ from semcom.scenarios.cache import process_cache
 from semcom.scenarios.plan import RunPlan
 from semcom.scenarios.point import PointResult, evaluate_point
 
-__all__ = ["run_parallel", "run_serial"]
+__all__ = ["init_worker", "progress_bar", "run_parallel", "run_serial"]
 
 
 @contextmanager
@@ -37,7 +37,7 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _init_worker() -> None:
+def init_worker() -> None:
     """A spawned worker: one torch thread (as a serial run), and its own :class:`RunCache` for its points."""
     torch.set_num_threads(1)
     try:
@@ -47,7 +47,7 @@ def _init_worker() -> None:
     process_cache()
 
 
-def _progress(quiet: bool, total: int, label: str) -> Any:
+def progress_bar(quiet: bool, total: int, label: str) -> Any:
     """A rich progress bar on stderr with one task of ``total`` steps (``quiet``: none)."""
     if quiet:
         return nullcontext(None)
@@ -81,7 +81,7 @@ def run_serial(plan: RunPlan, todo: list[int], done: int, finish: Callable[[Poin
             state = process_cache().state(plan)
             batches = max(1, math.ceil(len(state.images) / plan.scenario.batch_size))
             steps = len(plan.scenario.systems) * batches * len(plan.scenario.users) * plan.draws
-        with _progress(quiet, total * steps, name) as bar:
+        with progress_bar(quiet, total * steps, name) as bar:
             tick = None
             if bar is not None:
                 bar.advance(bar.task_ids[0], done * steps)
@@ -98,9 +98,9 @@ def run_parallel(plan: RunPlan, todo: list[int], done: int, finish: Callable[[Po
     """Evaluate the points ``todo`` in up to ``workers`` spawned processes, one SNR point per task."""
     ctx = multiprocessing.get_context("spawn")
     label = f"{plan.scenario.name}: SNR points ({workers} workers)"
-    with _progress(quiet, len(plan.points), label) as bar, \
+    with progress_bar(quiet, len(plan.points), label) as bar, \
             ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                                initializer=_init_worker) as pool:
+                                initializer=init_worker) as pool:
         if bar is not None:
             bar.advance(bar.task_ids[0], done)
         pending = {pool.submit(evaluate_point, plan, p) for p in todo}

@@ -51,6 +51,7 @@ from semcom.scenarios.persistence import (
 )
 from semcom.scenarios.plan import RunPlan, derive_seed, make_plan
 from semcom.scenarios.point import PointResult, ScenarioSeeds, evaluate_point
+from semcom.scenarios.ray_backend import run_ray
 from semcom.scenarios.results import write_results
 from semcom.scenarios.schema import Scenario
 
@@ -100,6 +101,8 @@ def run_scenario(
     quiet: bool = True,
     threads: int | None = None,
     on_point: Callable[[PointResult], None] | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> RunResult:
     """Run a scenario and write ``results.csv`` and ``results.json`` into ``out``.
 
@@ -117,6 +120,9 @@ def run_scenario(
             that serial and parallel runs give identical numbers; more threads may change the last
             digits).
         on_point: called in this process after each point is finished (and saved).
+        backend: ``"local"`` (this process, or ``workers`` spawned processes) or ``"ray"`` (``workers``
+            Ray actors; the same numbers, see :mod:`semcom.scenarios.ray_backend`).
+        address: with ``backend="ray"``, a running Ray cluster's address (None: a local Ray for this run).
 
     Raises:
         ScenarioError: invalid scenario, or ``out`` holds partial results of a different run.
@@ -126,6 +132,8 @@ def run_scenario(
         scenario = load_scenario(scenario)
     if workers < 1:
         raise SemcomError(f"workers must be at least 1, got {workers}")
+    if backend not in ("local", "ray"):
+        raise SemcomError(f"backend must be 'local' or 'ray', not {backend!r}")
     plan = make_plan(scenario, quick=quick, data_root=data_root, device=device)
     _, notes = check_plan(plan)  # builds the systems: a failure now, not in a worker after an hour
     for note in notes:
@@ -138,12 +146,13 @@ def run_scenario(
                           "give a folder name")
     with out_lock(out_dir):
         return _run_locked(scenario, plan, out_dir, fingerprint, started, t0, resume=resume, workers=workers,
-                           quiet=quiet, threads=threads, on_point=on_point)
+                           quiet=quiet, threads=threads, on_point=on_point, backend=backend, address=address)
 
 
 def _run_locked(scenario: Scenario, plan: RunPlan, out_dir: Path | None, fingerprint: str, started: datetime,
                 t0: float, *, resume: bool, workers: int, quiet: bool, threads: int | None,
-                on_point: Callable[[PointResult], None] | None) -> RunResult:
+                on_point: Callable[[PointResult], None] | None, backend: str = "local",
+                address: str | None = None) -> RunResult:
     done: dict[int, PointResult] = {}
     if out_dir is not None:
         if not resume:
@@ -159,7 +168,9 @@ def _run_locked(scenario: Scenario, plan: RunPlan, out_dir: Path | None, fingerp
         if on_point is not None:
             on_point(result)
 
-    if workers == 1 or len(todo) <= 1:
+    if backend == "ray" and todo:
+        run_ray(plan, todo, len(done), finish, quiet, workers, address)
+    elif workers == 1 or len(todo) <= 1:
         run_serial(plan, todo, len(done), finish, quiet, threads)
     else:
         run_parallel(plan, todo, len(done), finish, quiet, workers)
