@@ -45,10 +45,14 @@ def list_cmd(
 
 
 def models_cmd(
-    name: str = typer.Argument(None, help="Show the full model card of this zoo model."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    name: str = typer.Argument(None, help="Print the card of this zoo model.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: the list, or with NAME the card's raw "
+                                                      "record."),
 ) -> None:
-    """List the pretrained zoo models; with a NAME, print its model card.
+    """List the pretrained zoo models; with a NAME, print its card.
+
+    The card says what the model is, its data, channel and SNRs, layers and symbols, its test results
+    per layer at each SNR, the exact training command and whether the weights match its sha256.
 
     Example: semcom models mnist-mr3-awgn
     """
@@ -62,8 +66,14 @@ def models_cmd(
         e = entries[name]
         if not e.available:
             raise SemcomError(f"zoo model '{name}' is registered but its files are missing ({e.path})")
-        typer.echo(_json.dumps(e.card, indent=2))
-        if (state := e.check()) != "ok":
+        state = e.check()
+        if as_json:
+            typer.echo(_json.dumps(e.card, indent=2))
+        else:
+            from semcom.cli.model_card import card_text
+
+            typer.echo(card_text(e.name, e.description, e.card, state))
+        if state != "ok":
             raise SemcomError(f"zoo model '{name}' fails verification: {state} ({e.path}); reinstall semcom")
         return
     checks = {n: e.check() for n, e in entries.items()}  # every listed file is verified, not assumed
@@ -74,19 +84,20 @@ def models_cmd(
         if bad:
             raise SemcomError(f"zoo models that fail verification: {', '.join(bad)}; reinstall semcom")
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="semcom zoo: test PSNR (dB) and accuracy (%) at 10 dB, layers 1..L",
-                  caption="semcom models NAME prints the full card")
-    table.add_column("name", no_wrap=True, style="bold cyan")
-    for col in ("symbols", "epochs", "PSNR", "acc", "size"):
-        table.add_column(col)
-    table.add_column("sha256", no_wrap=True, min_width=8)
+    table = Table(title="semcom zoo: test PSNR and accuracy at 10 dB, layers 1..L", title_justify="left",
+                  caption="semcom models NAME prints a model's card", caption_justify="left",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("name", style="bold cyan", overflow="fold")
+    for col in ("symbols", "PSNR dB", "acc %", "MB", "sha256"):
+        table.add_column(col, no_wrap=True, justify="right" if col == "MB" else "left")
     for r in rows:
         check = "ok" if r["check"] == "ok" else f"[red]{r['check']}[/red]"
-        table.add_row(r["name"], r["layer_symbols"], r["epochs"], r["psnr_10db"], r["accuracy_10db"], r["size"],
-                      check)
+        table.add_row(r["name"], r["layer_symbols"], r["psnr_10db"], r["accuracy_10db"],
+                      r["size"].removesuffix(" MB"), check)
     Console().print(table)
     if bad:
         raise SemcomError(f"zoo models that fail verification: {', '.join(bad)}; reinstall semcom")

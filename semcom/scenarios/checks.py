@@ -4,17 +4,26 @@ The schema and :func:`~semcom.scenarios.loader.reference_problems` judge the fil
 file against what it names. Building the plan's systems raises what a run would raise (a user asking
 more layers than any system has, a factory that fails, weights that do not verify); the warnings say
 what a run would do without telling: use fewer images than asked, or take a model outside the SNRs it
-was trained on.
+was trained on. :func:`run_size` and :func:`estimate_seconds` say how big the run is and roughly how
+long it will take.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import torch
+
+from semcom.data import ImageDataset
+from semcom.evaluation import Link, evaluate_links
 from semcom.scenarios.cache import PointState, RunCache, process_cache
 from semcom.scenarios.plan import RunPlan
 
-__all__ = ["check_plan", "run_size", "training_snr_range"]
+__all__ = ["check_plan", "estimate_seconds", "format_duration", "run_size", "training_snr_range"]
+
+#: Images each system is timed on by :func:`estimate_seconds` (at most; a batch of the run's size).
+TIMED_IMAGES = 16
 
 
 def training_snr_range(card: dict[str, Any]) -> tuple[float, float] | None:
@@ -58,9 +67,60 @@ def check_plan(plan: RunPlan, cache: RunCache | None = None) -> tuple[PointState
 
 
 def run_size(plan: RunPlan, images: int) -> str:
-    """The size of the run in words: images x points x draws x systems."""
+    """The size of the run in words: images x points x draws x systems (each sent to every user)."""
     systems = len(plan.scenario.systems)
     total = images * len(plan.points) * plan.draws * systems
-    parts = [f"{images:,} image(s)", f"{len(plan.points)} point(s)", f"{plan.draws:,} draw(s)",
-             f"{systems} system(s)"]
-    return " x ".join(parts) + f" = {total:,} image transmissions (each received by every user)"
+    parts = [f"{images:,} images", f"{len(plan.points)} points", f"{plan.draws:,} draws", f"{systems} systems"]
+    return " x ".join(parts) + f" = {total:,} transmissions"
+
+
+def estimate_seconds(plan: RunPlan, state: PointState, images: int = TIMED_IMAGES) -> float:
+    """A rough guess of the run's compute time in one process, in seconds.
+
+    Each system sends the first ``images`` images to every user at the middle SNR point of the plan,
+    one draw, after a warm-up on one image (first calls build tables and templates); the time per
+    image, times images x points x draws, summed over the systems, is the guess. Rough: a batch of a
+    few images is slower per image than the run's full batches, SSCC systems take longer at some
+    SNRs than at others (the codec search depends on the bit budget), and the load on the machine
+    changes. Timed with one torch thread, as a run computes by default. Torch's global generator and
+    thread count are left as they were, and every reception of a run reseeds its channel, so a run
+    after this gives the same numbers.
+    """
+    sc = plan.scenario
+    if not plan.points or not len(state.images):
+        return 0.0
+    point = plan.points[len(plan.points) // 2]
+    sample = state.images.subset(min(images, len(state.images)))
+    links = [Link(u.name, plan.snr[u.name][point], u.resolution, frozenset(u.tasks)) for u in sc.users]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            per_image = sum(_seconds_per_image(plan, state, spec.label, spec.mode, sample, links, point)
+                            for spec in sc.systems)
+    finally:
+        torch.set_num_threads(threads)
+    return per_image * len(state.images) * len(plan.points) * plan.draws
+
+
+def _seconds_per_image(plan: RunPlan, state: PointState, label: str, mode: str, sample: ImageDataset, links: list[Link],
+                       point: int) -> float:
+    """Seconds one system takes per image of ``sample`` (after a warm-up on one image)."""
+    system = state.systems[label]
+    kwargs: dict[str, Any] = {"point": point, "draws": 1, "broadcast": mode == "broadcast", "device": plan.device}
+    evaluate_links(system, sample.subset(1), state.channel, links, batch_size=1, **kwargs)
+    start = time.perf_counter()
+    evaluate_links(system, sample, state.channel, links, batch_size=len(sample), **kwargs)
+    return (time.perf_counter() - start) / len(sample)
+
+
+
+def format_duration(seconds: float) -> str:
+    """``"40 s"``, ``"12 min"``, ``"3.2 h"``: a duration at the precision a rough guess deserves."""
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -49,7 +49,7 @@ from semcom.scenarios.persistence import (
     run_metadata,
     save_partial,
 )
-from semcom.scenarios.plan import RunPlan, derive_seed, make_plan
+from semcom.scenarios.plan import RunPlan, SnrOverride, derive_seed, make_plan
 from semcom.scenarios.point import PointResult, ScenarioSeeds, evaluate_point
 from semcom.scenarios.ray_backend import run_ray
 from semcom.scenarios.results import write_results
@@ -94,6 +94,8 @@ def run_scenario(
     out: str | Path | None = None,
     *,
     quick: bool = False,
+    images: int | None = None,
+    snr: SnrOverride | None = None,
     workers: int = 1,
     data_root: str | Path | None = None,
     device: str = "cpu",
@@ -110,6 +112,9 @@ def run_scenario(
         scenario: a :class:`Scenario`, a scenario file, or a built-in scenario name.
         out: output folder (None: compute in memory, write nothing, no resuming).
         quick: shrink the run as the scenario's ``quick`` section says (a smoke test).
+        images: evaluate this many images instead of the scenario's (``--images``).
+        snr: SNR values instead of the scenario's: a list for every user that sweeps, or
+            ``{user: values}`` (``--snr``; :func:`~semcom.scenarios.plan.make_plan` says how).
         workers: processes evaluating SNR points in parallel (spawned, one torch thread each); the
             numbers are the same for any value.
         data_root: data root, overriding the scenario's ``dataset.root``.
@@ -134,7 +139,7 @@ def run_scenario(
         raise SemcomError(f"workers must be at least 1, got {workers}")
     if backend not in ("local", "ray"):
         raise SemcomError(f"backend must be 'local' or 'ray', not {backend!r}")
-    plan = make_plan(scenario, quick=quick, data_root=data_root, device=device)
+    plan = make_plan(scenario, quick=quick, images=images, snr=snr, data_root=data_root, device=device)
     _, notes = check_plan(plan)  # builds the systems: a failure now, not in a worker after an hour
     for note in notes:
         warnings.warn(note, SemcomWarning, stacklevel=2)
