@@ -16,7 +16,7 @@ the other ranks wait for it at :meth:`ProcessGroup.barrier`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,7 +24,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-__all__ = ["SINGLE", "ProcessGroup", "launched", "process_group"]
+__all__ = ["SINGLE", "ProcessGroup", "launched", "main_process", "process_group"]
 
 # how long ranks wait for each other (rank 0 scores the test split while the others wait at a barrier)
 _TIMEOUT = timedelta(hours=2)
@@ -33,6 +33,11 @@ _TIMEOUT = timedelta(hours=2)
 def launched() -> bool:
     """Whether this process was started by ``torchrun`` (or anything else that sets ``WORLD_SIZE``)."""
     return "WORLD_SIZE" in os.environ
+
+
+def main_process() -> bool:
+    """Whether this process is rank 0 of a ``torchrun`` launch, or runs alone (``RANK`` unset)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,25 @@ class ProcessGroup:
         total = value.detach().clone()
         dist.all_reduce(total)
         return total / self.world_size
+
+    def average_gradients(self, params: Iterable[torch.Tensor]) -> None:
+        """Replace each gradient by its mean over the ranks (what DistributedDataParallel does), in one
+        all-reduce; for training loops that call ``backward`` themselves (task weightings)."""
+        grads = [p.grad for p in params if p.grad is not None]
+        if not self.joined or not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        for g, part in zip(grads, torch.split(flat, [g.numel() for g in grads]), strict=True):
+            g.copy_(part.view_as(g))
+
+    def same_as_main(self, tensors: Iterable[torch.Tensor]) -> None:
+        """Overwrite ``tensors`` (e.g. a model's parameters) with rank 0's, so that all ranks start alike."""
+        if self.joined:
+            with torch.no_grad():
+                for t in tensors:
+                    dist.broadcast(t.data, src=0)
 
     def from_main(self, values: list[float]) -> list[float]:
         """Rank 0's ``values`` on every rank (what it decided, e.g. that the time budget is spent)."""

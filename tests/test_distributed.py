@@ -125,3 +125,49 @@ def test_two_processes_train_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert torch.equal(two[name], again[name]), name  # two 2-process runs: bit for bit
         # one process vs two: the same steps, up to summation order (8 Adam steps of lr 1e-3 at most)
         torch.testing.assert_close(two[name], value, rtol=1e-3, atol=1e-4, msg=name)
+
+
+# `train_receiver` on the synthetic images and the encoder ENCODER; each rank saves what it returns.
+# proxy-softmax: several tasks and hard-negative pairs, and no noise of its own (proxy-uncertainty
+# samples its attention from torch's global generator, per process)
+_RECEIVER_LAUNCHER = _SYNTHETIC + """
+import os
+from semcom.receivers import train_receiver
+
+run = train_receiver("proxy-softmax", os.environ["ENCODER"], synthetic(), epochs=2, batch_size=16,
+                     channel="rayleigh", weighting="uncertainty")
+torch.save({"state": run.receiver.state_dict(), "config": run.config, "history": run.history},
+           f"rx{os.environ['RANK']}.pt")
+"""
+
+
+def test_two_processes_train_a_receiver_as_one(tmp_path: Path) -> None:
+    from semcom.jscc.anchored import build_jscc
+    from semcom.jscc.checkpoint import save_checkpoint
+    from semcom.receivers import train_receiver
+
+    scope: dict[str, Any] = {}
+    exec(_SYNTHETIC, scope)
+    ds = scope["synthetic"]()
+    torch.manual_seed(0)
+    encoder = build_jscc(TrainConfig(**_OPTIONS).architecture.config_for(ds.shape, ds.num_classes))
+    path = save_checkpoint(encoder, tmp_path / "encoder.safetensors", {"name": "tiny"})
+    one = train_receiver("proxy-softmax", str(path), ds, epochs=2, batch_size=16, channel="rayleigh",
+                         weighting="uncertainty")
+
+    (tmp_path / "launcher.py").write_text(_RECEIVER_LAUNCHER)
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    env.update(OMP_NUM_THREADS="1", ENCODER=str(path))
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "launcher.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rx{r}.pt", weights_only=True) for r in (0, 1)]
+    assert one.receiver.wants_pairs
+    assert ranks[0]["config"]["distributed"] == {"world_size": 2, "backend": "gloo"}
+    assert ranks[0]["config"]["steps"] == one.config["steps"] == 10
+    for name, value in one.receiver.state_dict().items():
+        assert torch.equal(ranks[0]["state"][name], ranks[1]["state"][name]), name  # the ranks agree exactly
+        torch.testing.assert_close(ranks[0]["state"][name], value, rtol=1e-3, atol=1e-4, msg=name)
+    for mine, theirs in zip(one.history, ranks[0]["history"], strict=True):  # epoch means of the whole batches
+        assert mine.keys() == theirs.keys()
+        assert all(abs(mine[k] - theirs[k]) < 1e-4 for k in mine if k != "seconds")
