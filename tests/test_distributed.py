@@ -90,6 +90,7 @@ def test_shards_split_a_batch_evenly() -> None:
     assert SINGLE.mean(torch.tensor(2.0)) == 2.0 and SINGLE.from_main([1.0]) == [1.0]
 
 
+@pytest.mark.slow
 def test_two_processes_train_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from semcom.jscc import train as train_mod
 
@@ -141,6 +142,7 @@ torch.save({"state": run.receiver.state_dict(), "config": run.config, "history":
 """
 
 
+@pytest.mark.slow
 def test_two_processes_train_a_receiver_as_one(tmp_path: Path) -> None:
     from semcom.jscc.anchored import build_jscc
     from semcom.jscc.checkpoint import save_checkpoint
