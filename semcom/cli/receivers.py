@@ -85,6 +85,7 @@ def train_receiver_cmd(
     import torch
 
     from semcom.cli.options import build_config
+    from semcom.distributed import main_process
     from semcom.errors import SemcomError
     from semcom.receivers import evaluate_receiver, save_receiver, train_receiver
     from semcom.receivers.training import ReceiverTrainConfig
@@ -106,6 +107,8 @@ def train_receiver_cmd(
         run = train_receiver(receiver, model, dataset, cfg, log=log)
     except (ValueError, TypeError) as exc:
         raise SemcomError(f"cannot train receiver '{receiver}': {exc}") from None
+    if not main_process():  # under torchrun, rank 0 alone tests the receiver and writes it
+        return
     test = None
     if eval_images != 0:
         n = eval_images

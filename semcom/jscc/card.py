@@ -48,8 +48,14 @@ def public_card(card: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_card(cfg: TrainConfig, model: MultiResJscc, data: dict[str, Any], command: str | None) -> dict[str, Any]:
-    """The part of the card that holds for the whole run: ``data`` describes the training images."""
+def run_card(cfg: TrainConfig, model: MultiResJscc, data: dict[str, Any], command: str | None,
+             processes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The part of the card that holds for the whole run: ``data`` describes the training images.
+
+    ``processes``: ``{"world_size": N, "backend": ...}`` of a run shared by processes started with
+    ``torchrun`` (:meth:`semcom.distributed.ProcessGroup.describe`); a one-process run's card has no
+    such field.
+    """
     n_layers = model.num_layers
     spec = cfg.channel
     return {
@@ -80,6 +86,7 @@ def run_card(cfg: TrainConfig, model: MultiResJscc, data: dict[str, Any], comman
         "command": command or " ".join(sys.argv),
         "train_config": effective_config(cfg, model),
         "init_from": init_info(cfg.init),
+        **({"distributed": processes} if processes else {}),
     }
 
 

@@ -29,9 +29,13 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from semcom.channels import Channel
+from semcom.channels.base import ChannelOutput
 from semcom.data import ImageDataset
+from semcom.distributed import SINGLE, ProcessGroup
 from semcom.jscc.config import TrainConfig
 from semcom.jscc.model import JsccOutput, MultiResJscc
 from semcom.jscc.run_state import RunState
@@ -110,11 +114,17 @@ class EpochResult:
     stopped: bool
 
 
-def reconstruction_loss(decoded: torch.Tensor, images: torch.Tensor, kind: str) -> torch.Tensor:
-    """Mean squared error, or its PSNR-weighted form (see the module docstring)."""
+def reconstruction_loss(decoded: torch.Tensor, images: torch.Tensor, kind: str,
+                        group: ProcessGroup = SINGLE) -> torch.Tensor:
+    """Mean squared error, or its PSNR-weighted form (see the module docstring).
+
+    With several processes each holds a share of the batch; the PSNR weights use the mean MSE of the
+    whole batch (averaged over ``group``), as one process holding the whole batch would.
+    """
     per_image = (decoded - images).square().flatten(1).mean(1)
     if kind == "psnr":
-        weights = (per_image.mean() / per_image.clamp_min(1e-10)).detach()
+        batch_mse = per_image.mean() if not group.joined else group.mean(per_image.detach().mean())
+        weights = (batch_mse / per_image.clamp_min(1e-10)).detach()
         return (weights * per_image).mean()
     return per_image.mean()
 
@@ -160,6 +170,28 @@ def _flip(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.where(mask.view(-1, 1, 1, 1), images.flip(-1), images)
 
 
+class _BatchShard(nn.Module):
+    """The training channel as seen by one process holding rows ``[lo, hi)`` of a batch of ``batch`` rows.
+
+    The channel draws its noise and gains for the whole batch (the rows of the other processes sent
+    as zeros) and this process keeps its rows: every process consumes the channel's random stream as
+    one process would, so row i of the batch meets the same noise whatever the number of processes.
+    """
+
+    def __init__(self, channel: Channel, lo: int, hi: int, batch: int, snr_db: torch.Tensor) -> None:
+        super().__init__()
+        self.channel, self.lo, self.hi, self.batch = channel, lo, hi, batch
+        self.snr_db = snr_db  # the whole batch's SNRs [batch]
+
+    def forward(self, x: torch.Tensor, snr_db: torch.Tensor, layer_sizes: Sequence[int] | None = None
+                ) -> ChannelOutput:
+        before = x.new_zeros(self.lo, x.shape[1])
+        after = x.new_zeros(self.batch - self.hi, x.shape[1])
+        out = self.channel(torch.cat([before, x, after]), self.snr_db, layer_sizes=layer_sizes)
+        rows = slice(self.lo, self.hi)
+        return ChannelOutput(y=out.y[rows], h=out.h[rows], no=out.no[rows], csi=out.csi)
+
+
 class _RunningScores:
     """Moving averages of PSNR and accuracy per layer, shown on the progress bar."""
 
@@ -186,16 +218,40 @@ class EpochTrainer:
 
     ``state`` is where the run stands: its stage picks the trainable parameters, and a resumed
     run's saved optimiser state is loaded unless the run resumes at the start of a stage.
+
+    With a process ``group`` of N processes every process draws the data order, flips, SNRs and
+    channel noise of the whole batch, as one process does, and trains on its N-th of the rows
+    (:meth:`~semcom.distributed.ProcessGroup.shard`); DistributedDataParallel averages the gradients,
+    so the step is the one-process step up to the order of floating-point sums.
     """
 
-    def __init__(self, model: MultiResJscc, cfg: TrainConfig, plan: Plan, state: RunState, device: str) -> None:
-        self.model, self.cfg, self.plan, self.device = model, cfg, plan, device
+    def __init__(self, model: MultiResJscc, cfg: TrainConfig, plan: Plan, state: RunState, device: str,
+                 group: ProcessGroup = SINGLE) -> None:
+        self.model, self.cfg, self.plan, self.device, self.group = model, cfg, plan, device, group
+        if group.joined:
+            group.shard(cfg.batch_size)  # refuses a batch that does not split evenly
         self.stage = plan.stage(state.epoch)
         self.optimizer = torch.optim.Adam(stage_params(model, cfg, self.stage), lr=cfg.lr)
         if state.optimizer is not None and not plan.starts_stage(state.epoch):
             self.optimizer.load_state_dict(state.optimizer)
         self.weights = cfg.layer_weights or [1.0] * model.num_layers
         self.channel = cfg.channel.build(cfg.seed, device)
+        self.network = self._replicated()
+
+    def _replicated(self) -> nn.Module:
+        """The model the steps run: itself, or wrapped to average gradients over the process group.
+
+        Wrapped again whenever the trainable parameters change (a new successive stage). Parameters
+        with no gradient in a step (semantic heads with ``ce_weight`` 0) are looked for only when
+        there can be some.
+        """
+        if not self.group.joined:
+            return self.model
+        unused = self.cfg.ce_weight == 0 and bool(self.model.semantic_heads())
+        ids = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else None
+        # broadcast_buffers off: the model keeps no running statistics, its buffers never change
+        return DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False,
+                                       find_unused_parameters=unused)
 
     def run_epoch(self, dataset: ImageDataset, state: RunState, budget: TimeBudget) -> EpochResult:
         """Train epoch ``state.epoch`` on ``dataset``; advances ``state.step`` and ``state.progress``."""
@@ -209,7 +265,7 @@ class EpochTrainer:
                                  state.epoch)
         done, stopped = 0, False
         for images, labels in bar:
-            if budget.spent():
+            if self._budget_spent(budget):
                 stopped = True
                 break
             lr = lr_at(self.cfg, state.step - first, total, budget.progress)
@@ -221,17 +277,25 @@ class EpochTrainer:
         state.progress = budget.progress
         return EpochResult(done, stopped)
 
+    def _budget_spent(self, budget: TimeBudget) -> bool:
+        """Whether to stop; with several processes rank 0's clock decides, for the stop and the schedule."""
+        if not self.group.joined or budget.seconds is None:
+            return budget.spent()
+        spent, budget.progress = self.group.from_main([float(budget.spent()), budget.progress])
+        return bool(spent)
+
     def _enter_stage(self, stage: int) -> None:
         if stage != self.stage:
             self.stage = stage
             self.optimizer = torch.optim.Adam(stage_params(self.model, self.cfg, stage), lr=self.cfg.lr)
+            self.network = self._replicated()
 
     def _progress_bar(self, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], epoch: int) -> tqdm:
         return tqdm(
             batches,
             total=self.plan.steps_per_epoch,
             desc=f"epoch {epoch + 1}/{self.plan.total_epochs}",
-            disable=not self.cfg.progress,
+            disable=not self.cfg.progress or not self.group.main,
             mininterval=1.0 if sys.stderr.isatty() else 30.0,
             dynamic_ncols=True,
         )
@@ -248,12 +312,17 @@ class EpochTrainer:
             g["lr"] = lr
         snr = cfg.snr_min + (cfg.snr_max - cfg.snr_min) * torch.rand(images.shape[0], generator=gen)
         resolution = self.stage + 1 if self.plan.successive else self.model.num_layers
-        outs = self.model(images, self.channel, snr.to(device), resolution=resolution)
+        channel: nn.Module = self.channel
+        if self.group.joined:  # the whole batch was drawn; this process trains on its rows
+            lo, hi = self.group.shard(images.shape[0])
+            channel = _BatchShard(self.channel, lo, hi, images.shape[0], snr.to(device))
+            images, labels, snr = images[lo:hi], labels[lo:hi], snr[lo:hi]
+        outs = self.network(images, channel, snr.to(device), resolution=resolution)
         if self.plan.successive:
             outs = outs[-1:]
         loss = images.new_zeros(())
         for o in outs:
-            loss = loss + self.weights[o.layer - 1] * reconstruction_loss(o.images, images, cfg.loss)
+            loss = loss + self.weights[o.layer - 1] * reconstruction_loss(o.images, images, cfg.loss, self.group)
             if o.logits is not None and cfg.ce_weight > 0:
                 loss = loss + cfg.ce_weight * nn.functional.cross_entropy(o.logits, labels)
         self.optimizer.zero_grad(set_to_none=True)

@@ -6,6 +6,11 @@ epoch (:mod:`semcom.jscc.epoch`: the loss, the schedule, the steps), scores each
 validation images and writes the run folder (:mod:`semcom.jscc.run_state`: ``latest.*``,
 ``best.*``, the training state) and the cards (:mod:`semcom.jscc.card`); at the end it scores the
 best checkpoint on the test split. A resumed run repeats what an uninterrupted run would have done.
+
+Started by ``torchrun`` (:mod:`semcom.distributed`), the same run is shared by the processes: each
+trains on its share of every batch and DistributedDataParallel averages the gradients, while rank 0
+alone evaluates, logs and writes the run folder, the cards and the zoo copy (the others wait for it
+after every epoch). Every rank starts from the same files, so resuming works as in one process.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import torch
 from semcom.analog.store import fit_linear_code
 from semcom.channels import Channel
 from semcom.data import ImageDataset, load_dataset, without_mnist_sample
+from semcom.distributed import SINGLE, ProcessGroup, process_group
 from semcom.evaluation import StreamPerSnr, evaluate_system
 from semcom.jscc.anchored import AnchoredJscc, build_jscc
 from semcom.jscc.card import epoch_card, export, public_card, run_card, test_card
@@ -48,20 +54,22 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
     Writes ``cfg.out/{latest,best}.safetensors`` + ``.json`` cards after every epoch, and, when
     ``cfg.zoo_name`` is set, copies each new best into the zoo directory under that name (float16).
     ``cfg.out/FINISHED`` marks a run that did all its epochs (not one stopped by ``max_minutes``).
+    Under ``torchrun`` every process calls it (see the module docstring); all return the same path.
     """
     cfg = TrainConfig.model_validate(cfg.model_dump())  # checked again: fields may have been set since
     threads_before = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     fresh = not out.exists()
-    try:
-        return _run(cfg, command)
-    except BaseException:
-        if fresh and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # a run that failed before writing anything leaves no empty folder behind
-        raise
-    finally:
-        torch.set_num_threads(threads_before)  # a library call must not change the caller's setting
+    with process_group(resolve_device(cfg.device)) as (group, device):
+        try:
+            return _run(cfg, command, device, group)
+        except BaseException:
+            if group.main and fresh and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # a run that failed before writing anything leaves no empty folder behind
+            raise
+        finally:
+            torch.set_num_threads(threads_before)  # a library call must not change the caller's setting
 
 
 def build_model(cfg: TrainConfig, image_shape: Sequence[int], num_classes: int) -> MultiResJscc:
@@ -79,10 +87,10 @@ class _Data:
     info: dict[str, Any]
 
 
-def _run(cfg: TrainConfig, command: str | None) -> Path:
+def _run(cfg: TrainConfig, command: str | None, device: str, group: ProcessGroup = SINGLE) -> Path:
     torch.manual_seed(cfg.seed)
     folder = RunFolder(cfg.out)
-    device = resolve_device(cfg.device)
+    log = _log if group.main else _quiet
     data = _prepare_data(cfg)
     model = _start_model(cfg, data.train)
     plan = Plan.of(cfg, len(data.train), model.num_layers)
@@ -91,28 +99,32 @@ def _run(cfg: TrainConfig, command: str | None) -> Path:
     if isinstance(model, AnchoredJscc) and resumed is None and not cfg.init:
         code, fit_card = fit_linear_code(data.train, model.linear.config)
         model.anchor_on(code)
-        _log(f"anchored on a {code.config.transform.upper()} linear code fitted on {len(data.train)} training "
+        log(f"anchored on a {code.config.transform.upper()} linear code fitted on {len(data.train)} training "
              f"images in {fit_card['fit_seconds']} s")
     model.to(device)
-    trainer = EpochTrainer(model, cfg, plan, state, device)
+    trainer = EpochTrainer(model, cfg, plan, state, device, group)
     if resumed is not None:
-        _log(f"resumed {folder.out} at epoch {state.epoch}/{plan.total_epochs} (step {state.step})")
-    _log(
+        log(f"resumed {folder.out} at epoch {state.epoch}/{plan.total_epochs} (step {state.step})")
+    processes = f", {group.world_size} processes ({group.backend})" if group.joined else ""
+    log(
         f"training {model.config.name} {model.config.layer_symbols} symbols, "
         f"{sum(p.numel() for p in model.parameters())} parameters, {len(data.train)} images, "
-        f"{plan.steps_per_epoch} steps/epoch, {plan.total_epochs} epochs, mode {cfg.mode}"
+        f"{plan.steps_per_epoch} steps/epoch, {plan.total_epochs} epochs, mode {cfg.mode}{processes}"
     )
-    run = _Run(cfg, folder, data, trainer, run_card(cfg, model, data.info, command),
-               TimeBudget(cfg.max_minutes, cfg.mode == "joint", state.progress))
+    card = run_card(cfg, model, data.info, command, group.describe() if group.joined else None)
+    run = _Run(cfg, folder, data, trainer, card, TimeBudget(cfg.max_minutes, cfg.mode == "joint", state.progress),
+               group)
     stopped = False
     while state.epoch < plan.total_epochs and not stopped:
         stopped = run.epoch(state)
     done_all = state.epoch >= plan.total_epochs
-    if (done_all or stopped) and cfg.final_eval_count != 0 and folder.best.is_file():
-        # a run cut by its time budget ends annealed too: it gets its test numbers (and stays resumable)
-        _final_test(cfg, folder.out, data.test, device)
-    if done_all:
-        folder.finish(state.epoch)
+    if group.main:
+        if (done_all or stopped) and cfg.final_eval_count != 0 and folder.best.is_file():
+            # a run cut by its time budget ends annealed too: it gets its test numbers (and stays resumable)
+            _final_test(cfg, folder.out, data.test, device)
+        if done_all:
+            folder.finish(state.epoch)
+    group.barrier()  # the others return once rank 0 has written everything
     return folder.best
 
 
@@ -126,6 +138,7 @@ class _Run:
     trainer: EpochTrainer
     card: dict[str, Any]
     budget: TimeBudget
+    group: ProcessGroup = SINGLE
     seconds: list[float] = field(default_factory=list)  # wall time of each whole epoch
 
     def epoch(self, state: RunState) -> bool:
@@ -133,14 +146,17 @@ class _Run:
         t0 = time.monotonic()
         result = self.trainer.run_epoch(self.data.train, state, self.budget)
         if result.stopped:  # mid-epoch: keep the weights, redo this epoch's data order on resume
-            _log(f"time budget of {self.cfg.max_minutes} min reached in epoch {state.epoch + 1} "
-                 f"({result.steps} steps); stopping (resumable)")
+            log = _log if self.group.main else _quiet
+            log(f"time budget of {self.cfg.max_minutes} min reached in epoch {state.epoch + 1} "
+                f"({result.steps} steps); stopping (resumable)")
             if result.steps == 0:
                 return True
         else:
             state.epoch += 1
             self.seconds.append(time.monotonic() - t0)
-        self._save(state, result, t0)
+        if self.group.main:
+            self._save(state, result, t0)
+        self.group.barrier()  # the next epoch (or a resume) starts from what rank 0 wrote
         return result.stopped
 
     def _save(self, state: RunState, result: EpochResult, t0: float) -> None:
@@ -289,6 +305,10 @@ def finish_run(out: str | Path, zoo_name: str | None = None, zoo_dir: str | None
     cfg = TrainConfig.from_dict(options)
     test_ds = load_dataset(cfg.dataset, "test", root=cfg.data_root)
     return _final_test(cfg, out, test_ds, resolve_device(cfg.device))
+
+
+def _quiet(msg: str) -> None:
+    """The log of a rank other than 0: silent (rank 0 speaks for the run)."""
 
 
 def _log(msg: str) -> None:

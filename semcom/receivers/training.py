@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -24,6 +25,7 @@ from pydantic import Field, field_validator
 from semcom.channels.base import BlockLength, Channel, ChannelOutput, Csi
 from semcom.channels.spec import ChannelSpec
 from semcom.data import ImageDataset, load_dataset
+from semcom.distributed import SINGLE, ProcessGroup, process_group
 from semcom.evaluation import StreamPerSnr, evaluate_system
 from semcom.flat_config import FlatConfig
 from semcom.jscc.model import symbol_estimate
@@ -239,8 +241,28 @@ def train_receiver(
             Adam trains the receiver and the weighting's own parameters; training SNRs are drawn per
             image uniformly from ``snr_db``; ``seed`` seeds the receiver's initialisation, the batch
             order and the channel; ``max_steps`` stops early (smoke tests).
+
+    Under ``torchrun`` (:mod:`semcom.distributed`, backend ``gloo``) every process calls it: each
+    draws the whole batch (order, SNRs, partners, channel) as one process would and trains on its
+    share of the rows, and the gradients are averaged over the processes after the weighting's
+    backward pass. With ``equal`` or ``uncertainty`` the step is then the one-process step up to the
+    order of floating-point sums, for receivers that draw no noise of their own (those that do, from
+    torch's global generator, draw it per process); ``pcgrad`` and ``mgda-ub`` combine each share's
+    task gradients; ``gradnorm``, whose task weights follow each process's own losses, is refused.
+    All processes return the same receiver; ``log`` is called on rank 0 only.
     """
     cfg = ReceiverTrainConfig.from_dict({**(config.to_flat() if config else {}), **options})
+    with process_group("cpu") as (group, _):
+        return _train(receiver_name, model_name_or_path, dataset, cfg, log if group.main else None, group)
+
+
+def _train(
+    receiver_name: str, model_name_or_path: str | Path | Any, dataset: str | ImageDataset, cfg: ReceiverTrainConfig,
+    log: Callable[[dict[str, float]], None] | None, group: ProcessGroup = SINGLE,
+) -> TrainedReceiver:
+    """:func:`train_receiver` with its options checked, in this process's place in ``group``."""
+    if group.joined and cfg.weighting == "gradnorm":
+        raise ValueError("gradnorm's task weights follow each process's own losses: train it in one process")
     # The channel comes first: building the first channel of a process imports Sionna, whose import
     # reseeds torch's global generator at random; the seed below then holds for the whole run.
     channel = cfg.channel.build(seed=cfg.seed)
@@ -251,7 +273,11 @@ def train_receiver(
     receiver = build_receiver(receiver_name, encoder, ds, **cfg.receiver_kwargs)
     weights = make_weighting(cfg.weighting, receiver.tasks, **cfg.weighting_kwargs)
     symbols = encode_dataset(encoder, ds)
-    opt = torch.optim.Adam(list(receiver.parameters()) + list(weights.parameters()), lr=cfg.lr)
+    params = list(receiver.parameters()) + list(weights.parameters())
+    group.same_as_main(params)
+    if group.rank > 0:  # noise a receiver draws itself (sampled attention) differs between the shares
+        torch.manual_seed(cfg.seed * 1_000_003 + group.rank)
+    opt = torch.optim.Adam(params, lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, float]] = []
     step = 0
@@ -263,12 +289,17 @@ def train_receiver(
         order = torch.randperm(len(ds), generator=gen)
         for sel in _batches(order, cfg.batch_size):
             batch = _receiver_batch(receiver, symbols, ds, sel, channel, cfg, encoder.layer_symbols, gen)
-            for k, v in _receiver_step(receiver, weights, opt, *batch).items():
+            if group.joined:  # the whole batch was drawn; this process trains on its rows
+                batch = _batch_share(*batch, len(sel), group)
+            for k, v in _receiver_step(receiver, weights, opt, *batch, group).items():
                 sums[k] = sums.get(k, 0.0) + v
             count += 1
             step += 1
             if cfg.max_steps is not None and step >= cfg.max_steps:
                 break
+        if group.joined and sums:  # each process's mean losses over its shares -> the whole batches'
+            sums = dict(zip(sums, group.mean(torch.tensor(list(sums.values()), dtype=torch.float64)).tolist(),
+                            strict=True))
         record = {k: v / max(count, 1) for k, v in sums.items()}
         record.update(epoch=float(epoch + 1), steps=float(step), seconds=time.perf_counter() - t0)
         history.append(record)
@@ -278,7 +309,7 @@ def train_receiver(
             break
     receiver.eval()
     return TrainedReceiver(receiver, weights, encoder, _trained_config(receiver_name, model_name_or_path, ds, cfg,
-                                                                       step, model_sha256), history)
+                                                                       step, model_sha256, group), history)
 
 
 def _batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
@@ -331,21 +362,49 @@ def _receiver_batch(
     return rx, targets
 
 
+def _batch_share(rx: Received, targets: Targets, batch: int, group: ProcessGroup) -> tuple[Received, Targets]:
+    """This process's rows of a batch of ``batch`` images (:meth:`ProcessGroup.shard`).
+
+    With hard-negative pairs (rows ``batch..2*batch-1`` the twins) a process keeps its rows and their
+    twins, and the partner indices are renumbered to point into its share.
+    """
+    lo, hi = group.shard(batch)
+    rows = torch.arange(lo, hi)
+    partner = targets.partner
+    if partner is not None:
+        rows = torch.cat([rows, rows + batch])
+        local = torch.full((len(partner),), -1, dtype=torch.long)
+        local[rows] = torch.arange(len(rows))
+        partner = torch.where(partner >= 0, local[partner.clamp_min(0)], -1)[rows]
+
+    def take(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t[rows]
+
+    shared_rx = Received([layer[rows] for layer in rx.layers], rx.snr_db[rows])
+    shared = replace(targets, labels=targets.labels[rows], coarse=take(targets.coarse), images=take(targets.images),
+                     symbols=None if targets.symbols is None else [s[rows] for s in targets.symbols],
+                     snr_db=take(targets.snr_db), partner=partner)
+    return shared_rx, shared
+
+
 def _receiver_step(receiver: Receiver, weights: Weighting, opt: torch.optim.Optimizer, rx: Received,
-                   targets: Targets) -> dict[str, float]:
-    """One optimiser step on the weighted task losses; returns each task's loss."""
+                   targets: Targets, group: ProcessGroup = SINGLE) -> dict[str, float]:
+    """One optimiser step on the weighted task losses (gradients averaged over ``group``); returns each
+    task's loss."""
     outputs = receiver(rx)
     losses = receiver.losses(outputs, targets)
     opt.zero_grad(set_to_none=True)
     weights.backward(losses, shared=receiver.shared_parameters(), last_shared=receiver.last_shared_parameters(),
                      representation=outputs.get("shared"))
+    group.average_gradients(p for g in opt.param_groups for p in g["params"])
     opt.step()
     return {k: float(v.detach()) for k, v in losses.items()}
 
 
 def _trained_config(receiver_name: str, model: str | Path | Any, ds: ImageDataset, cfg: ReceiverTrainConfig,
-                    steps: int, model_sha256: str | None) -> dict[str, Any]:
-    """The record a :class:`TrainedReceiver` keeps of its training (what its card says)."""
+                    steps: int, model_sha256: str | None, group: ProcessGroup = SINGLE) -> dict[str, Any]:
+    """The record a :class:`TrainedReceiver` keeps of its training (what its card says); a run shared by
+    ``torchrun`` processes adds ``distributed`` (world size and backend)."""
     return {
         "receiver": receiver_name,
         "model": str(model) if isinstance(model, str | Path) else type(model).__name__,
@@ -355,6 +414,7 @@ def _trained_config(receiver_name: str, model: str | Path | Any, ds: ImageDatase
         "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed,
         "receiver_kwargs": cfg.receiver_kwargs, "steps": steps, "side_snr": cfg.side_snr,
         "model_sha256": model_sha256,
+        **({"distributed": group.describe()} if group.joined else {}),
     }
 
 
