@@ -8,6 +8,7 @@ table, and receiver checkpoints name their receiver by it.
 from __future__ import annotations
 
 from semcom.receivers.deep_supervision import all_at_top, deep_supervision, top_only
+from semcom.receivers.gradsplit import gradsplit, gradsplit_estimated, separate_trunks, shared_trunk
 from semcom.receivers.heads import PerLayerHeads
 from semcom.receivers.proxy import proxy_softmax, proxy_uncertainty
 from semcom.registry import Registry
@@ -26,3 +27,11 @@ RECEIVERS.add("proxy-uncertainty", proxy_uncertainty, "proxy tasks (reconstructi
               "uncertainty-aware attention, hard negatives (after Wu et al.)")
 RECEIVERS.add("proxy-softmax", proxy_softmax,
               "proxy-task branches fused by plain softmax attention (control)")
+RECEIVERS.add("gradsplit", gradsplit, "GradSplit trunk: feature group t learns from task t only; class, image "
+              "(and coarse) on all layers (Deng et al. 2023)")
+RECEIVERS.add("gradsplit-estimated", gradsplit_estimated,
+              "GradSplit with the task relation estimated from gradient agreement in the first steps")
+RECEIVERS.add("shared-trunk", shared_trunk, "hard sharing: the GradSplit trunk, every group learning from every "
+              "task (baseline)")
+RECEIVERS.add("separate-trunks", separate_trunks, "separate networks: one trunk per task, same depth and width "
+              "(baseline)")
