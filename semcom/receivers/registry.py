@@ -10,6 +10,7 @@ from __future__ import annotations
 from semcom.receivers.deep_supervision import all_at_top, deep_supervision, top_only
 from semcom.receivers.heads import PerLayerHeads
 from semcom.receivers.proxy import proxy_softmax, proxy_uncertainty
+from semcom.receivers.routing import recurrent_routing, recurrent_separate, recurrent_shared
 from semcom.registry import Registry
 
 __all__ = ["RECEIVERS"]
@@ -26,3 +27,9 @@ RECEIVERS.add("proxy-uncertainty", proxy_uncertainty, "proxy tasks (reconstructi
               "uncertainty-aware attention, hard negatives (after Wu et al.)")
 RECEIVERS.add("proxy-softmax", proxy_softmax,
               "proxy-task branches fused by plain softmax attention (control)")
+RECEIVERS.add("recurrent-routing", recurrent_routing, "recurrent modular routing: layers as a sequence, a module "
+              "pool wired per task, step and SNR by Gumbel routers (after Xu et al. 2021)")
+RECEIVERS.add("recurrent-shared", recurrent_shared, "recurrent receiver, one core and state for both tasks, "
+              "parameters matched to recurrent-routing (baseline)")
+RECEIVERS.add("recurrent-separate", recurrent_separate,
+              "recurrent receiver per task, nothing shared, parameters matched to recurrent-routing (baseline)")
