@@ -11,6 +11,7 @@ from semcom.receivers.deep_supervision import all_at_top, deep_supervision, top_
 from semcom.receivers.gradsplit import gradsplit, gradsplit_estimated, separate_trunks, shared_trunk
 from semcom.receivers.heads import PerLayerHeads
 from semcom.receivers.proxy import proxy_softmax, proxy_uncertainty
+from semcom.receivers.routing import recurrent_routing, recurrent_separate, recurrent_shared
 from semcom.registry import Registry
 
 __all__ = ["RECEIVERS"]
@@ -35,3 +36,9 @@ RECEIVERS.add("shared-trunk", shared_trunk, "hard sharing: the GradSplit trunk, 
               "task (baseline)")
 RECEIVERS.add("separate-trunks", separate_trunks, "separate networks: one trunk per task, same depth and width "
               "(baseline)")
+RECEIVERS.add("recurrent-routing", recurrent_routing, "recurrent modular routing: layers as a sequence, a module "
+              "pool wired per task, step and SNR by Gumbel routers (after Xu et al. 2021)")
+RECEIVERS.add("recurrent-shared", recurrent_shared, "recurrent receiver, one core and state for both tasks, "
+              "parameters matched to recurrent-routing (baseline)")
+RECEIVERS.add("recurrent-separate", recurrent_separate,
+              "recurrent receiver per task, nothing shared, parameters matched to recurrent-routing (baseline)")
