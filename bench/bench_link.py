@@ -60,9 +60,11 @@ def _bench_decoders(link: object, bits: torch.Tensor, args: argparse.Namespace) 
 
     def run(cn: str, side: str, early_stop: bool = True) -> None:
         ref, fast = pairs[cn]
-        inner[cn].early_stop = early_stop
-        (ref if side == "sionna" else fast).decode(llr)
-        inner[cn].early_stop = True
+        inner[cn].early_stop = early_stop  # the decoder is cached and shared: put the default back
+        try:
+            (ref if side == "sionna" else fast).decode(llr)
+        finally:
+            inner[cn].early_stop = True
 
     agree = {}
     for cn, (ref, fast) in pairs.items():  # warm-up and a check: the same decisions as Sionna's

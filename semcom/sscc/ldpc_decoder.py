@@ -5,9 +5,11 @@ matrix, the lifting size ``Z``, the filler bits and the rate matching are read f
 ``LDPC5GDecoder`` (and its ``LDPC5GEncoder``), so both decoders see the same graph. The algorithm is
 the one Sionna runs by default -- flooding BP with LLR clipping at ``llr_max = 20`` -- with the
 check-node rule ``"boxplus-phi"`` (exact sum-product) or ``"minsum"`` (optionally normalised). Only
-the memory layout and the order of floating-point operations differ, so on noisy input the decisions
-agree with Sionna's on almost every block and the BLER curves agree within their Monte Carlo
-intervals; on noiseless input both return the codeword.
+the memory layout, the order of floating-point operations and (by default) early stopping differ: a
+block leaves the iterations once its hard decisions are a codeword. On noisy input the decisions can
+therefore differ from Sionna's only through rounding or a codeword that later iterations would have
+left; ``tests/test_ldpc_decoder.py`` and ``bench/bench_ldpc_verify.py`` compare the two. On noiseless
+input both return the codeword.
 
 Message passing, with LLRs :math:`\ell = \ln P(b=0)/P(b=1)` (the negated logits Sionna's blocks use),
 check node ``j``, variable node ``i`` and :math:`\mathcal N(j)` the variable nodes of check ``j``:
@@ -31,8 +33,8 @@ low-density parity check codes", 2002, for normalised min-sum).
 Why it is faster: messages live edge-major with the batch innermost, ``[edges, batch]``, so every
 gather and scatter moves contiguous rows of ``batch`` floats instead of single elements, and the
 check nodes are grouped by degree into at most three buckets padded to the bucket's largest degree
-(instead of one tensor padded to the largest degree of the graph, 19 for base graph 1, which wastes
-more than half of the work on the 5G graphs). Everything else is a handful of whole-tensor torch
+(instead of one tensor padded to the largest degree of the graph, up to 19 for base graph 1, while
+most of its checks have degree 3 to 10). Everything else is a handful of whole-tensor torch
 operations per iteration.
 """
 
