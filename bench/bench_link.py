@@ -15,7 +15,13 @@ mapping, channel, equalisation, demapping -- alone, 10 x ``--repeats`` times, an
 extra work per batch as a share of the direct chain: a measurement of the overhead that the shared
 machine's noise cannot swamp. It also times the direct chain with
 ``cn_update="minsum"`` (the link's default decoder is ``"boxplus-phi"``) and pykaira's LDPC if
-``import pykaira`` works. Runs once per ``--threads`` value (torch intra-op threads). Writes
+``import pykaira`` works. Runs once per ``--threads`` value (torch intra-op threads).
+
+Decoder rows, side by side on the same LLRs (the chain's, at ``--snr-db``): Sionna's ``TBDecoder``
+against semcom's fast decoder (:class:`semcom.sscc.ldpc_decoder.FastLdpc5GDecoder` inside the same TB
+decoder), for ``boxplus-phi`` and ``minsum``, with early stopping (the fast decoder's default) and with
+all 20 iterations on every block (the kernel alone); interleaved, ``--decoder-repeats`` times each,
+best of the repeats. The fast decoder must return the same bits as Sionna's on these blocks. Writes
 bench/results/link.json.
 """
 
@@ -36,6 +42,55 @@ def _time(fn: Callable[[], None]) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+
+def _bench_decoders(link: object, bits: torch.Tensor, args: argparse.Namespace) -> dict[str, object]:
+    """Decoded payload bits per second, Sionna's TB decoder vs the fast one, on the same LLRs."""
+    from semcom.channels import AwgnChannel
+    from semcom.sscc.link import LdpcQamLink
+
+    assert isinstance(link, LdpcQamLink)
+    llr = link.llr(AwgnChannel(seed=1)(link.transmit(bits), args.snr_db))
+    pairs = {}
+    for cn in ("boxplus-phi", "minsum"):
+        ref = LdpcQamLink(link.mcs, link.num_symbols, cn_update=cn)  # type: ignore[arg-type]
+        fast = LdpcQamLink(link.mcs, link.num_symbols, cn_update=cn, decoder="fast")  # type: ignore[arg-type]
+        pairs[cn] = (ref, fast)
+    inner = {cn: fast._blocks[1]._decoder for cn, (_, fast) in pairs.items()}  # type: ignore[attr-defined]
+
+    def run(cn: str, side: str, early_stop: bool = True) -> None:
+        ref, fast = pairs[cn]
+        inner[cn].early_stop = early_stop  # the decoder is cached and shared: put the default back
+        try:
+            (ref if side == "sionna" else fast).decode(llr)
+        finally:
+            inner[cn].early_stop = True
+
+    agree = {}
+    for cn, (ref, fast) in pairs.items():  # warm-up and a check: the same decisions as Sionna's
+        ref_bits, ref_ok = ref.decode(llr)
+        fast_bits, fast_ok = fast.decode(llr)
+        agree[cn] = float(((fast_bits == ref_bits).all(dim=1) & (fast_ok == ref_ok)).float().mean())
+    sides = [(cn, side, es) for cn in pairs for side, es in (("sionna", True), ("fast", True), ("fast", False))]
+    t: dict[tuple[str, str, bool], list[float]] = {key: [] for key in sides}
+    for _ in range(args.decoder_repeats):
+        for key in sides:
+            t[key].append(_time(lambda key=key: run(*key)))  # type: ignore[misc]
+    best = {key: bits.shape[0] * link.info_bits / min(v) for key, v in t.items()}
+    out: dict[str, object] = {"decoder_snr_db": args.snr_db, "decoder_same_decisions": agree}
+    for cn in pairs:
+        tag = cn.replace("-", "_")
+        out[f"decoder_sionna_{tag}_info_bit_per_s"] = best[(cn, "sionna", True)]
+        out[f"decoder_fast_{tag}_info_bit_per_s"] = best[(cn, "fast", True)]
+        out[f"decoder_fast_{tag}_all_iter_info_bit_per_s"] = best[(cn, "fast", False)]
+        out[f"decoder_ratio_fast_over_sionna_{tag}"] = best[(cn, "fast", True)] / best[(cn, "sionna", True)]
+        out[f"decoder_ratio_fast_all_iter_over_sionna_{tag}"] = best[(cn, "fast", False)] / best[(cn, "sionna", True)]
+        print(f"{'':>10} decoder {cn:>11}: sionna {best[(cn, 'sionna', True)] / 1e3:8.1f} kbit/s  fast "
+              f"{best[(cn, 'fast', True)] / 1e3:8.1f} kbit/s (x{out[f'decoder_ratio_fast_over_sionna_{tag}']:.1f})  "
+              f"fast, all 20 iterations {best[(cn, 'fast', False)] / 1e3:8.1f} kbit/s "
+              f"(x{out[f'decoder_ratio_fast_all_iter_over_sionna_{tag}']:.1f})  same decisions "
+              f"{agree[cn]:.1%}", flush=True)
+    return out
 
 
 def _bench(name: str, k: int, args: argparse.Namespace, kaira: str) -> dict[str, object]:
@@ -105,6 +160,8 @@ def _bench(name: str, k: int, args: argparse.Namespace, kaira: str) -> dict[str,
         "front_end_overhead_percent": 100 * extra_s / min(t["direct"]),
         "pykaira": kaira,
     }
+    if args.decoder_repeats > 0:
+        row.update(_bench_decoders(link, bits, args))
     print(f"{name:>10} k={k:<4d} TBS={tbs:<5d} sionna {rate_of['direct'] / 1e3:8.1f} kbit/s  "
           f"semcom {rate_of['semcom'] / 1e3:8.1f} kbit/s  ratio {row['ratio_semcom_over_direct']:6.1%} "
           f"(median {row['median_ratio_semcom_over_direct']:6.1%})  "
@@ -121,6 +178,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                     help="torch thread counts to run, one after the other")
     ap.add_argument("--snr-db", type=float, default=15.0)
+    ap.add_argument("--decoder-repeats", type=int, default=3,
+                    help="interleaved repeats of the decoder rows (Sionna vs fast); 0 skips them")
     args = ap.parse_args()
     try:
         import pykaira  # noqa: F401
@@ -139,7 +198,8 @@ def main() -> None:
     worst = min(float(r["ratio_semcom_over_direct"]) for r in rows)  # type: ignore[arg-type]
     print(f"worst ratio {worst:.1%} (target >= 95%): {'OK' if worst >= 0.95 else 'BELOW TARGET'}")
     cmd = (f"python bench/bench_link.py --configs {' '.join(args.configs)} --batch {args.batch} "
-           f"--repeats {args.repeats} --threads {' '.join(map(str, args.threads))}")
+           f"--repeats {args.repeats} --threads {' '.join(map(str, args.threads))} --snr-db {args.snr_db} "
+           f"--decoder-repeats {args.decoder_repeats}")
     path = write_json("link", {"rows": rows, "worst_ratio": worst, "command": cmd})
     print(f"wrote {path}")
 

@@ -55,6 +55,8 @@ def bler_cmd(
     num_bp_iter: Annotated[int, typer.Option(min=1, help="BP iterations of the LDPC decoder.")] = 20,
     cn_update: Annotated[str, typer.Option(help="Check-node rule: boxplus-phi, boxplus, minsum, "
                                                 "offset-minsum.")] = "boxplus-phi",
+    decoder: Annotated[str, typer.Option(help="LDPC decoder: sionna (the reference) or fast (same BP, "
+                                              "a faster kernel; boxplus-phi or minsum).")] = "sionna",
     seed: Annotated[int, typer.Option(help="Seed of the payloads and the channel.")] = 0,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes (one MCS each at a time).")] = 1,
     threads: Annotated[int | None, typer.Option(min=1, help="Torch threads per process (default: 1 with "
@@ -70,8 +72,11 @@ def bler_cmd(
     """
     from semcom.errors import SemcomError
     from semcom.sscc.bler import compute_bler_table
+    from semcom.sscc.link import DECODERS
     from semcom.sscc.mcs import MCS_TABLE, get_mcs
 
+    if decoder not in DECODERS:
+        raise SemcomError(f"--decoder: expected one of {', '.join(DECODERS)}, got {decoder!r}")
     sizes = _ints(num_symbols, "--num-symbols")
     try:
         mcs_list = [get_mcs(n) for n in (mcs or "").replace(" ", "").split(",") if n] or list(MCS_TABLE)
@@ -83,6 +88,7 @@ def bler_cmd(
             k, channel, mcs_list, directory=out, command=command, jobs=jobs, threads=threads,
             max_blocks=max_blocks, min_errors=min_errors, batch_size=batch_size, step_db=step_db,
             stop_bler=stop_bler, num_bp_iter=num_bp_iter, cn_update=cn_update, seed=seed,
+            **({"decoder": decoder} if decoder != "sionna" else {}),
         )
         typer.echo(f"{channel} k={k}: {table.meta['seconds']} s")
         for name, c in table.curves.items():

@@ -33,7 +33,7 @@ import sionna.phy
 import torch
 
 from semcom.channels import build_channel
-from semcom.sscc.link import CnUpdate, LdpcQamLink, transport_block_size
+from semcom.sscc.link import CnUpdate, LdpcDecoder, LdpcQamLink, transport_block_size
 from semcom.sscc.mcs import MCS_TABLE, BlerCurve, BlerTable, Mcs, bler_table_path, get_mcs, load_bler_table
 
 __all__ = ["compute_bler_curve", "compute_bler_table"]
@@ -74,6 +74,7 @@ def compute_bler_curve(
     cn_update: CnUpdate = "boxplus-phi",
     seed: int = 0,
     device: str = "cpu",
+    decoder: LdpcDecoder = "sionna",
 ) -> BlerCurve:
     """Monte Carlo BLER of :class:`~semcom.sscc.link.LdpcQamLink` (TB CRC failures / blocks).
 
@@ -88,6 +89,8 @@ def compute_bler_curve(
             BLER 0.9 (rounded down to the grid) until BLER < ``stop_bler`` (at most 40 points).
         channel: a name from :data:`semcom.channels.CHANNELS` (fading: one gain per block).
         seed: seeds both the payloads and the channel; the same arguments give the same curve.
+        decoder: the link's LDPC decoder, ``"sionna"`` (the reference) or ``"fast"``
+            (:class:`~semcom.sscc.ldpc_decoder.FastLdpc5GDecoder`); the draws do not depend on it.
 
     Returns:
         :class:`BlerCurve` (empty, ``info_bits = 0``, when no transport block fits).
@@ -97,7 +100,8 @@ def compute_bler_curve(
     curve = BlerCurve(mcs.name, int(num_symbols), tbs)
     if tbs == 0:
         return curve
-    link = LdpcQamLink(mcs, num_symbols, num_bp_iter=num_bp_iter, cn_update=cn_update, device=device)
+    link = LdpcQamLink(mcs, num_symbols, num_bp_iter=num_bp_iter, cn_update=cn_update, device=device,
+                       decoder=decoder)
     ch = build_channel(channel, seed=seed, device=device)
     gen = torch.Generator(device=device).manual_seed(seed + 1)
 
@@ -172,6 +176,8 @@ def compute_bler_table(
         curves = {n: _curve_job((n, int(num_symbols), channel, threads, kwargs)) for n in names}
     decoder = {"num_bp_iter": kwargs.get("num_bp_iter", 20),
                "cn_update": kwargs.get("cn_update", "boxplus-phi")}
+    if kwargs.get("decoder", "sionna") != "sionna":  # tables of the reference decoder keep their format
+        decoder["decoder"] = kwargs["decoder"]
     meta = {
         "command": command or "semcom.sscc.bler.compute_bler_table(...)",
         "date": datetime.date.today().isoformat(),
@@ -179,7 +185,7 @@ def compute_bler_table(
         "jobs": jobs,
         "torch": torch.__version__,
         "sionna": getattr(sionna.phy, "__version__", None) or _dist_version("sionna-no-rt"),
-        "settings": {k: v for k, v in kwargs.items() if k not in ("num_bp_iter", "cn_update")},
+        "settings": {k: v for k, v in kwargs.items() if k not in ("num_bp_iter", "cn_update", "decoder")},
         "link": "semcom.sscc.link.LdpcQamLink: 5G TB (CRC16/24A, LDPC BG1/BG2, rate matching), "
                 "Gray QAM, APP demapper, perfect CSI; TBS + CRC <= floor(k m R)",
     }

@@ -28,11 +28,14 @@ import numpy as np
 import torch
 
 from semcom.channels.base import Channel, ChannelOutput
+from semcom.sscc.ldpc_decoder import fast_tb_decoder
 from semcom.sscc.mcs import Mcs, get_mcs
 
-__all__ = ["CnUpdate", "LdpcQamLink", "transport_block_size"]
+__all__ = ["DECODERS", "CnUpdate", "LdpcDecoder", "LdpcQamLink", "transport_block_size"]
 
 CnUpdate = Literal["minsum", "offset-minsum", "boxplus-phi", "boxplus"]
+LdpcDecoder = Literal["sionna", "fast"]
+DECODERS: tuple[str, ...] = ("sionna", "fast")
 
 _TBS_MIN = 24  # smallest 5G NR TB size (TS 38.214 Table 5.1.3.2-1)
 
@@ -90,6 +93,14 @@ def _tb_codec(tbs: int, n: int, rate: float, m: int, num_bp_iter: int, cn_update
     return enc, dec
 
 
+@lru_cache(maxsize=128)
+def _fast_tb_decoder(tbs: int, n: int, rate: float, m: int, num_bp_iter: int, cn_update: str,
+                     device: str) -> torch.nn.Module:
+    enc, _ = _tb_codec(tbs, n, rate, m, num_bp_iter, cn_update, device)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fast_tb_decoder(enc, num_bp_iter=num_bp_iter, cn_update=cast(Any, cn_update), device=device)
+
+
 @lru_cache(maxsize=16)
 def _qam(m: int, device: str) -> tuple[torch.nn.Module, torch.nn.Module]:
     from sionna.phy.mapping import Demapper, Mapper
@@ -124,6 +135,11 @@ class LdpcQamLink(torch.nn.Module):
             default and 20 iterations; a link with another decoder should not use them for MCS
             selection.
         device: where the blocks run; fixed at construction.
+        decoder: ``"sionna"`` (default, the reference: Sionna's ``TBDecoder``) or ``"fast"``: the same
+            TB decoder with its LDPC stage run by :class:`~semcom.sscc.ldpc_decoder.FastLdpc5GDecoder`
+            (same code and BP rule, a faster kernel that stops a block once it is a codeword;
+            ``cn_update`` ``"boxplus-phi"`` or ``"minsum"`` only). Verified against Sionna's by
+            ``tests/test_ldpc_decoder.py`` and ``bench/bench_ldpc_verify.py``.
 
     Input:
         bits: ``[B, info_bits]`` 0/1 (any real or integer dtype).
@@ -156,8 +172,14 @@ class LdpcQamLink(torch.nn.Module):
         num_bp_iter: int = 20,
         cn_update: CnUpdate = "boxplus-phi",
         device: str | torch.device = "cpu",
+        decoder: LdpcDecoder = "sionna",
     ) -> None:
         super().__init__()
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}; got {decoder!r}")
+        if decoder == "fast" and cn_update not in ("boxplus-phi", "minsum"):
+            raise ValueError(f"the fast decoder runs cn_update 'boxplus-phi' or 'minsum', not {cn_update!r}")
+        self.decoder = str(decoder)
         self.mcs = get_mcs(mcs)
         self.num_symbols = int(num_symbols)
         self.num_bp_iter = int(num_bp_iter)
@@ -176,6 +198,9 @@ class LdpcQamLink(torch.nn.Module):
         try:
             enc, dec = _tb_codec(tbs, self.num_coded_bits, rate, m, self.num_bp_iter, self.cn_update,
                                  self.device)
+            if self.decoder == "fast":
+                dec = _fast_tb_decoder(tbs, self.num_coded_bits, rate, m, self.num_bp_iter, self.cn_update,
+                                       self.device)
         except (ValueError, AssertionError) as exc:
             raise ValueError(f"Sionna cannot build a TB of {tbs} bits in {self.num_coded_bits} coded bits "
                              f"({self.mcs.name}): {exc}") from exc
@@ -334,4 +359,5 @@ class LdpcQamLink(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return (f"mcs={self.mcs.name}, num_symbols={self.num_symbols}, info_bits={self._tbs}, "
-                f"crc_bits={self._crc}, num_bp_iter={self.num_bp_iter}, cn_update={self.cn_update}")
+                f"crc_bits={self._crc}, num_bp_iter={self.num_bp_iter}, cn_update={self.cn_update}"
+                + (f", decoder={self.decoder}" if self.decoder != "sionna" else ""))
