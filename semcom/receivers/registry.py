@@ -10,6 +10,7 @@ from __future__ import annotations
 from semcom.receivers.deep_supervision import all_at_top, deep_supervision, top_only
 from semcom.receivers.heads import PerLayerHeads
 from semcom.receivers.proxy import proxy_softmax, proxy_uncertainty
+from semcom.receivers.slimmable import SlimmableReceiver
 from semcom.registry import Registry
 
 __all__ = ["RECEIVERS"]
@@ -26,3 +27,5 @@ RECEIVERS.add("proxy-uncertainty", proxy_uncertainty, "proxy tasks (reconstructi
               "uncertainty-aware attention, hard negatives (after Wu et al.)")
 RECEIVERS.add("proxy-softmax", proxy_softmax,
               "proxy-task branches fused by plain softmax attention (control)")
+RECEIVERS.add("slimmable", SlimmableReceiver, "controllable multi-task: slimmable trunk and class/image decoders, run "
+              "at a FLOPs budget and task preferences chosen at run time (after Aich et al. 2023)")
