@@ -12,6 +12,7 @@ from semcom.receivers.gradsplit import gradsplit, gradsplit_estimated, separate_
 from semcom.receivers.heads import PerLayerHeads
 from semcom.receivers.proxy import proxy_softmax, proxy_uncertainty
 from semcom.receivers.routing import recurrent_routing, recurrent_separate, recurrent_shared
+from semcom.receivers.slimmable import SlimmableReceiver
 from semcom.registry import Registry
 
 __all__ = ["RECEIVERS"]
@@ -42,3 +43,5 @@ RECEIVERS.add("recurrent-shared", recurrent_shared, "recurrent receiver, one cor
               "parameters matched to recurrent-routing (baseline)")
 RECEIVERS.add("recurrent-separate", recurrent_separate,
               "recurrent receiver per task, nothing shared, parameters matched to recurrent-routing (baseline)")
+RECEIVERS.add("slimmable", SlimmableReceiver, "controllable multi-task: slimmable trunk and class/image decoders, run "
+              "at a FLOPs budget and task preferences chosen at run time (after Aich et al. 2023)")

@@ -5,13 +5,18 @@
 images) and replaces each layer's logits with the receiver's ``class@r`` output, computed from the
 *same* channel realisation. A resolution where the receiver has no class output (e.g. layer 1 of
 ``deep-supervision``, which answers the coarse concept there) gets ``logits=None``: the scenario
-reports no accuracy for it. Images stay the JSCC decoders' even when the receiver reconstructs
-(proxy receivers' ``image@r`` is an auxiliary task, not the link's reconstruction).
+reports no accuracy for it. Images stay the JSCC decoders' unless the receiver's ``image@r`` is a
+main task (the slimmable receiver's): proxy receivers' ``image@r`` is an auxiliary task, not the
+link's reconstruction.
+
+A slimmable receiver (:mod:`semcom.receivers.slimmable`) runs at the ``control`` the system is given,
+``{"mflops": budget, "prefer": {kind: weight}, "priority": ...}`` (a scenario's ``control``): the configuration
+:func:`~semcom.receivers.slimmable.search_configuration` chooses, fixed for the whole run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ from semcom.channels.base import Channel, ChannelOutput
 from semcom.errors import CheckpointError
 from semcom.receivers.base import Received, Receiver
 from semcom.receivers.checkpoint import load_receiver
+from semcom.receivers.slimmable import SlimmableReceiver
 from semcom.receivers.training import effective_snr_db, layer_estimates
 from semcom.storage import sha256_file
 from semcom.systems import LayerOutput
@@ -52,10 +58,14 @@ class ReceiverSystem:
         device: where everything runs.
         card: the receiver's card when ``receiver`` is a module.
         check_model: refuse a receiver whose card names a JSCC model with other weights (sha256).
+        control: run a slimmable receiver at this budget and these task preferences,
+            ``{"mflops": float | None, "prefer": {kind: weight}, "priority": "decoders" | "trunk"}``
+            (None: its largest configuration).
 
     Raises:
-        CheckpointError: unreadable receiver checkpoint, layer sizes that differ from the model's, or
-            a receiver trained on other JSCC weights.
+        CheckpointError: unreadable receiver checkpoint, layer sizes that differ from the model's,
+            a receiver trained on other JSCC weights, or a ``control`` the receiver cannot take (not
+            slimmable, a budget below its smallest configuration, an unknown task).
 
     Example:
         >>> system = ReceiverSystem("mnist-mr3-awgn", "rx.safetensors")  # doctest: +SKIP
@@ -74,6 +84,7 @@ class ReceiverSystem:
         device: str = "cpu",
         card: dict[str, Any] | None = None,
         check_model: bool = True,
+        control: Mapping[str, Any] | None = None,
     ) -> None:
         from semcom.jscc.system import JsccSystem
 
@@ -103,8 +114,24 @@ class ReceiverSystem:
         self.side_snr = str(self.card.get("side_snr", "nominal"))
         if self.side_snr not in ("nominal", "effective"):
             raise CheckpointError(f"receiver '{rx_label}': unknown side_snr {self.side_snr!r} in its card")
+        self.control = None if control is None else self._apply_control(rx_label, control)
+        self.image_layers = {t.layer for t in self.receiver.tasks if t.kind == "image" and t.main}
         self.device = device
         self.name = name or f"{self.jscc.name}+{rx_label}"
+
+    def _apply_control(self, rx_label: str, control: Mapping[str, Any]) -> dict[str, Any]:
+        """Activate the slimmable receiver's configuration for ``control``; what :meth:`describe` reports."""
+        if not isinstance(self.receiver, SlimmableReceiver):
+            raise CheckpointError(f"control: receiver '{rx_label}' ({self.receiver.name}) is not slimmable; a budget "
+                                  "and task preferences apply to receivers trained as `slimmable` only")
+        try:
+            config = self.receiver.apply_control(control.get("mflops"), control.get("prefer"),
+                                                 control.get("priority", "decoders"))
+        except ValueError as exc:
+            raise CheckpointError(f"control: receiver '{rx_label}': {exc}") from None
+        return {"mflops": control.get("mflops"), "prefer": dict(control.get("prefer") or {}),
+                "priority": control.get("priority", "decoders"),
+                **self.receiver.describe(config)}
 
     @property
     def num_layers(self) -> int:
@@ -145,6 +172,8 @@ class ReceiverSystem:
         for o in outs:
             logits = outputs.get(f"class@{o.layer}")
             o.logits = None if logits is None else logits.to(o.images.device)
+            if o.layer in self.image_layers and f"image@{o.layer}" in outputs:
+                o.images = outputs[f"image@{o.layer}"].clamp(0, 1).to(o.images.device)
         return outs
 
     def describe(self) -> dict[str, Any]:
@@ -158,6 +187,8 @@ class ReceiverSystem:
             **{k: self.card[k] for k in ("weighting", "channel", "training_snr_db", "epochs", "dataset",
                                          "command", "sha256") if k in self.card},
         }
+        if self.control is not None:
+            out["receiver"]["control"] = self.control
         return out
 
     def __repr__(self) -> str:

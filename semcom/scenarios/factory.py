@@ -92,7 +92,8 @@ def _build_receiver(spec: ReceiverSystemSpec, ctx: SystemContext) -> Transmissio
         from semcom.receivers.checkpoint import SHELF
 
         receiver = resolve_weights(spec.receiver, SHELF, ctx.base_dir, what="receiver checkpoint")
-        return ReceiverSystem(_jscc_source(spec.model, ctx), receiver.path, name=spec.label, device=ctx.device)
+        return ReceiverSystem(_jscc_source(spec.model, ctx), receiver.path, name=spec.label, device=ctx.device,
+                              control=None if spec.control is None else spec.control.model_dump())
     except CheckpointError as exc:
         raise ScenarioError(f"system '{spec.label}': {exc}") from None
 

@@ -184,6 +184,8 @@ def _pydantic_problem(err: Any, data: Any) -> Problem:
     path: list[str | int] = []
     cur = data
     for i, part in enumerate(loc):
+        if i and isinstance(loc[i - 1], int) and i + 1 < len(loc) and isinstance(cur, dict) and cur.get("type") == part:
+            continue  # the union's tag pydantic puts after a list index (`receiver` is also a field name)
         if isinstance(cur, dict) and part in cur:
             cur = cur[part]
             path.append(part)

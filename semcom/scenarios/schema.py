@@ -26,8 +26,10 @@ from pydantic import (
     Discriminator,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     Tag,
     ValidationInfo,
+    model_serializer,
     model_validator,
 )
 
@@ -42,6 +44,7 @@ __all__ = [
     "PluginSystemSpec",
     "Problem",
     "QuickSpec",
+    "ReceiverControlSpec",
     "ReceiverSystemSpec",
     "Scenario",
     "SnrRange",
@@ -181,12 +184,39 @@ class JsccSystemSpec(_SystemBase):
         return Path(self.model).stem if self.is_path() else self.model
 
 
+class ReceiverControlSpec(_Spec):
+    """Run-time control of a slimmable receiver: a compute budget and task preferences (docs/receivers.md).
+
+    The receiver runs the configuration its search chooses for them (no retraining): more decoder
+    width to the preferred task, then the widest trunk that fits the budget (or, with ``priority:
+    trunk``, the widest trunk first).
+    """
+
+    mflops: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                 description="compute budget of the receiver in MFLOPs per image (a "
+                                             "multiply-add counts 2); default: no limit")
+    prefer: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict, description="weight of each task by kind, e.g. {class: 2, image: 1}; tasks not "
+                                          "named weigh 1")
+    priority: Literal["decoders", "trunk"] = Field("decoders", description="what stays wide when the budget is "
+                                                                           "tight: decoders (the preferred "
+                                                                           "task's first; the paper's rule) "
+                                                                           "or trunk")
+
+    @model_validator(mode="after")
+    def _some_preference(self) -> ReceiverControlSpec:
+        if self.prefer and not any(w > 0 for w in self.prefer.values()):
+            raise ValueError("prefer: at least one task weight must be positive")
+        return self
+
+
 class ReceiverSystemSpec(JsccSystemSpec):
     """A deep JSCC system whose class decisions come from a trained semantic receiver (docs/receivers.md).
 
     The JSCC model encodes, and its decoders give the images; the receiver checkpoint (made by
-    ``semcom train-receiver``) reads the same received layers and gives the logits. For SSCC
-    ``symbols_from`` it counts as a JSCC system (same channel uses).
+    ``semcom train-receiver``) reads the same received layers and gives the logits (a slimmable
+    receiver also the images, run at its ``control``). For SSCC ``symbols_from`` it counts as a JSCC
+    system (same channel uses).
     """
 
     type: Literal["receiver"] = Field(description="receiver")  # type: ignore[assignment]
@@ -194,6 +224,16 @@ class ReceiverSystemSpec(JsccSystemSpec):
                                       "`semcom train-receiver`, relative to the scenario file's folder; or "
                                       "the name of a receiver checkpoint shipped with semcom "
                                       "(semcom/receivers/weights/NAME.safetensors)")
+    control: ReceiverControlSpec | None = Field(None, description="a slimmable receiver's compute budget and task "
+                                                                  "preferences; refused for other receivers")
+
+    @model_serializer(mode="wrap")
+    def _without_absent_control(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Dumps leave out an absent ``control``: specs without one dump (and fingerprint) as before it existed."""
+        data: dict[str, Any] = handler(self)
+        if data.get("control", 0) is None:
+            data.pop("control")
+        return data
 
     def receiver_is_path(self) -> bool:
         """Whether ``receiver`` names a file rather than a receiver shipped with semcom (by its spelling)."""
