@@ -33,6 +33,7 @@ _COMMANDS = [
     ("semcom.cli.train", "train_cmd", "train"),
     ("semcom.cli.linear", "fit_linear_cmd", "fit-linear"),
     ("semcom.cli.receivers", "train_receiver_cmd", "train-receiver"),
+    ("semcom.cli.adapt", "adapt_cmd", "adapt"),
     ("semcom.cli.bler", "bler_cmd", "bler"),
 ]
 
