@@ -34,6 +34,7 @@ _COMMANDS = [
     ("semcom.cli.linear", "fit_linear_cmd", "fit-linear"),
     ("semcom.cli.receivers", "train_receiver_cmd", "train-receiver"),
     ("semcom.cli.slim", "slim_cmd", "slim"),
+    ("semcom.cli.adapt", "adapt_cmd", "adapt"),
     ("semcom.cli.bler", "bler_cmd", "bler"),
 ]
 
