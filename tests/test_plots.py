@@ -27,7 +27,7 @@ from semcom.cli.app import app
 from semcom.errors import SemcomError
 from semcom.evaluation import LayerCollector
 from semcom.plots import MAX_PANELS, cliff_figure, curve_figure, image_grid_figure, make_figures, plot_results
-from semcom.plots.series import Member, Series
+from semcom.plots.series import Member, Series, snr_ticks
 from semcom.scenarios import run_scenario
 from semcom.scenarios.reconstructions import RECONSTRUCTIONS_NAME, load_reconstructions
 from semcom.scenarios.results import COLUMNS, write_results
@@ -181,6 +181,11 @@ def test_accuracy_intervals_stay_inside_0_100() -> None:
     assert fig.axes[0].get_ylabel() == "top-1 accuracy (%)"
 
 
+def test_ticks_stay_on_the_grid_when_it_is_fine() -> None:
+    assert snr_ticks([0.0, 2.5, 5.0, 2.5]) == [0.0, 2.5, 5.0]
+    assert snr_ticks(float(v) for v in range(41)) == [float(v) for v in range(0, 41, 4)]  # at most 13, on the grid
+
+
 def test_no_accuracy_plot_without_accuracies(tmp_path: Path) -> None:
     assert set(make_figures(_rows(with_accuracy=False), META)) == {"psnr_vs_snr"}
     write_results(tmp_path, _rows(with_accuracy=False), META)
@@ -213,10 +218,11 @@ def test_many_users_become_capped_panels(tmp_path: Path) -> None:
     assert "4 more users not shown" in _notes(fig) and "--users" in _notes(fig)
 
     write_results(tmp_path, rows, meta)
-    res = CliRunner().invoke(app, ["plot", str(tmp_path), "--format", "png", "--users", "u03,u01,u02,u00"])
-    assert res.exit_code == 0, res.output
-    width, height = _png(tmp_path / "psnr_vs_snr.png")
-    assert width < 2500 and height < 2000
+    for chosen_users in ([], ["--users", "u03,u01,u02,u00"]):
+        res = CliRunner().invoke(app, ["plot", str(tmp_path), "--format", "png", *chosen_users])
+        assert res.exit_code == 0, res.output
+        width, height = _png(tmp_path / "psnr_vs_snr.png")
+        assert width < 2500 and height < 2000  # 20 users: 16 panels, not a 5,000-pixel column
     chosen = curve_figure(rows, meta, "psnr_vs_snr", users=["u03", "u01", "u02", "u00"])
     assert chosen is not None
     assert [ax.get_title() for ax in chosen.axes if ax.containers] == ["u03", "u01", "u02", "u00"]

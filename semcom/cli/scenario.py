@@ -141,14 +141,14 @@ def plot_cmd(
                                                               "(default: all; more than 3 become panels, at "
                                                               "most 16).")] = None,
 ) -> None:
-    """Draw the figures of a results folder: PSNR and accuracy vs SNR, the SSCC cliff, the image grid.
+    """Draw the figures of a results folder (PNG and PDF by default).
 
-    psnr_vs_snr and accuracy_vs_snr: colour by system, line style by layer, hollow markers where
-    images were lost, one panel per user beyond 3 users. sscc_cliff: when the scenario has SSCC
-    systems at several fixed MCSs (e.g. `semcom run sscc-cliff`). image_grid: the first test images
-    as each system and layer rebuilt them, from what `semcom run` saved.
+    psnr_vs_snr, accuracy_vs_snr: colour by system, line style by layer,
+    hollow markers where images were lost, a panel per user beyond 3 users.
+    sscc_cliff: SSCC systems at several fixed MCSs (semcom run sscc-cliff).
+    image_grid: the first test images as each system and layer rebuilt them.
 
-    Example: semcom plot results/quickstart --format png
+    Example: semcom plot results/quickstart --format png --users rx
     """
     from semcom.plots import plot_results
 

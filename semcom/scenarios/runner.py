@@ -171,8 +171,8 @@ def _run_locked(scenario: Scenario, plan: RunPlan, out_dir: Path | None, fingerp
                         elapsed=time.perf_counter() - t0, fingerprint=fingerprint)
     csv_path = json_path = None
     if out_dir is not None:
+        save_reconstructions(out_dir, results, fingerprint)  # before the table, whose presence says "done"
         csv_path, json_path = write_results(out_dir, rows, meta)
-        save_reconstructions(out_dir, results, fingerprint)
         shutil.rmtree(out_dir / PARTIAL_DIR, ignore_errors=True)
     return RunResult(rows, meta, out_dir, csv_path, json_path)
 
