@@ -1,6 +1,8 @@
 """Plot the SSCC cliff from bench/results/sscc_<dataset>.json.
 
-    python bench/plot_sscc.py cifar10    # writes docs/img/sscc_cliff_cifar10.png
+    python bench/plot_sscc.py cifar10    # writes bench/results/sscc_cliff_cifar10.png
+
+The figure in docs/benchmarks.md is drawn by `semcom plot` from the scenario sscc-cliff-cifar10.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def main(dataset: str) -> None:
     axes[0][0].set_ylabel("PSNR (dB)")
     axes[0][-1].legend(fontsize=8, ncol=2)
     fig.tight_layout()
-    out = ROOT.parent / "docs" / "img" / f"sscc_cliff_{dataset}.png"
+    out = ROOT / "results" / f"sscc_cliff_{dataset}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")

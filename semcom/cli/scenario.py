@@ -218,12 +218,21 @@ def plot_cmd(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the plots (default: the "
                                                                  "results folder).")] = None,
     formats: Annotated[str, typer.Option("--format", help="Comma-separated file formats.")] = "png,pdf",
+    users: Annotated[str | None, typer.Option("--users", help="Comma-separated users to draw, in this order "
+                                                              "(default: all; more than 3 become panels, at "
+                                                              "most 16).")] = None,
 ) -> None:
-    """Plot PSNR vs SNR and accuracy vs SNR (one line per system, user and layer; JSCC solid, SSCC dashed).
+    """Draw the figures of a results folder (PNG and PDF by default).
 
-    Example: semcom plot results/quickstart --format png
+    psnr_vs_snr, accuracy_vs_snr: colour by system, line style by layer,
+    hollow markers where images were lost, a panel per user beyond 3 users.
+    sscc_cliff: SSCC systems at several fixed MCSs (semcom run sscc-cliff).
+    image_grid: the first test images as each system and layer rebuilt them.
+
+    Example: semcom plot results/quickstart --format png --users rx
     """
     from semcom.plots import plot_results
 
-    for path in plot_results(results, out, [f.strip() for f in formats.split(",") if f.strip()]):
+    chosen = [u.strip() for u in users.split(",") if u.strip()] if users else None
+    for path in plot_results(results, out, [f.strip() for f in formats.split(",") if f.strip()], users=chosen):
         typer.echo(f"wrote {path}")

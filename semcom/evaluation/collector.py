@@ -3,7 +3,8 @@
 A :class:`LayerCollector` holds the results of one layer r (decoded from layers 1..r) for one user at
 one SNR. Each :meth:`LayerCollector.add` takes a batch's :class:`~semcom.systems.LayerOutput` and
 keeps, per image: PSNR (and SSIM, MS-SSIM), whether the top class was right, whether the link
-failed, and the batch's ``info``. Values keep the order they arrived in (the runner's order: batch,
+failed, and the batch's ``info``; on request also the first few reconstructions of draw 0 (for
+pictures, :meth:`LayerCollector.kept_images`). Values keep the order they arrived in (the runner's order: batch,
 then user, then draw), so that sums over them, and so the summaries, are the same from run to run.
 
 The summaries follow docs/conventions.md: mean per-image PSNR with its sample spread; pooled PSNR
@@ -40,6 +41,7 @@ class _Batch:
     outage: torch.Tensor
     logits: torch.Tensor | None
     info: dict[str, Any]
+    kept: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -80,12 +82,15 @@ class LayerCollector:
         similarity: also SSIM and MS-SSIM (costly; the scenario runner reports them, training does not).
         keep_logits: keep the class scores too (:meth:`logits`), for metrics over the whole set
             such as calibration.
+        keep_images: keep the reconstructions of the first ``keep_images`` images of draw 0
+            (:meth:`kept_images`), for pictures; they take no part in the metrics.
     """
 
     reconstruction: bool = True
     classification: bool = True
     similarity: bool = True
     keep_logits: bool = False
+    keep_images: int = 0
     _batches: list[_Batch] = field(default_factory=list, repr=False)
 
     def add(self, images: torch.Tensor, labels: torch.Tensor, out: LayerOutput, draw: int = 0) -> None:
@@ -102,7 +107,12 @@ class LayerCollector:
             if self.keep_logits:
                 logits = out.logits
         outage = out.outage if out.outage is not None else torch.zeros(size, dtype=torch.bool)
-        self._batches.append(_Batch(draw, size, p, s, m, hits, outage.float().cpu(), logits, out.info))
+        kept = None
+        if self.keep_images and draw == 0:
+            room = self.keep_images - sum(len(b.kept) for b in self._batches if b.kept is not None)
+            if room > 0:
+                kept = out.images[:room].detach().cpu().clone()
+        self._batches.append(_Batch(draw, size, p, s, m, hits, outage.float().cpu(), logits, out.info, kept))
 
     # -- the values, in arrival order ------------------------------------------------------------------
 
@@ -126,6 +136,16 @@ class LayerCollector:
     def logits(self) -> torch.Tensor:
         """The class scores ``[N, K]`` in arrival order (needs ``keep_logits``; empty without them)."""
         return self._values("logits")
+
+    def kept_images(self) -> torch.Tensor:
+        """The kept reconstructions ``[n, C, H, W]`` (floats in [0, 1]) of the first ``n <= keep_images``
+        images of draw 0, in dataset order; empty when none were kept."""
+        return self._values("kept")
+
+    def kept_outages(self) -> torch.Tensor:
+        """Whether each kept image was lost, 0/1 floats ``[n]`` (the receiver shows the dataset mean)."""
+        parts = [b.outage[:len(b.kept)] for b in self._batches if b.kept is not None]
+        return torch.cat(parts) if parts else torch.empty(0)
 
     def info_values(self, key: str) -> torch.Tensor:
         """The per-image tensors that outputs carried in ``info[key]``, concatenated in arrival order

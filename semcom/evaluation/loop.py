@@ -70,6 +70,7 @@ def evaluate_links(
     device: str | torch.device = "cpu",
     similarity: bool = True,
     keep_logits: bool = False,
+    keep_images: int = 0,
     transmissions: Sequence[Any] | None = None,
     label: str | None = None,
     tick: Callable[[], None] | None = None,
@@ -89,6 +90,8 @@ def evaluate_links(
         device: where images and labels go before ``prepare``.
         similarity: also measure SSIM and MS-SSIM.
         keep_logits: keep the class scores in the collectors.
+        keep_images: keep the reconstructions of the first ``keep_images`` images of draw 0 in the
+            collectors (:meth:`~semcom.evaluation.collector.LayerCollector.kept_images`), for pictures.
         transmissions: ``prepare``'s result for each batch, computed in advance (an encoder that
             ignores the SNR, encoded once for all SNR points); None: call ``prepare``.
         label: the system's name in error messages (default ``system.name``).
@@ -105,7 +108,8 @@ def evaluate_links(
     depth = {link.name: min(link.resolution, system.num_layers) for link in links}
     collect = {link.name: [LayerCollector(reconstruction="reconstruction" in link.tasks,
                                           classification="classification" in link.tasks,
-                                          similarity=similarity, keep_logits=keep_logits)
+                                          similarity=similarity, keep_logits=keep_logits,
+                                          keep_images=keep_images)
                            for _ in range(depth[link.name])] for link in links}
     for b, (images, labels) in enumerate(data.batches(batch_size)):
         images, labels = images.to(device), labels.to(device)

@@ -3,6 +3,8 @@
 * Each finished SNR point is written to ``OUT/partial/point-NNNN.json`` (atomically, see
   :func:`semcom.scenarios.results.atomic_write`) with the plan's fingerprint; a rerun of the same
   plan loads them (:func:`load_partials`) and skips those points; another plan's are refused.
+* Each point's kept reconstructions travel in its partial file; :func:`save_reconstructions` writes
+  those of all points into ``OUT/reconstructions.safetensors`` (the image grid's data).
 * :func:`run_metadata` is everything ``results.json`` says besides the rows: versions, git commit,
   the scenario text and its sha256, seeds, checkpoints' descriptions, timing.
 * :func:`out_lock` holds ``OUT/.semcom-run.lock`` (the pid) for the run, so that two runs never
@@ -25,6 +27,7 @@ from semcom.metrics import MAX_PSNR_DB
 from semcom.scenarios.loader import scenario_sha256
 from semcom.scenarios.plan import RunPlan
 from semcom.scenarios.point import PointResult
+from semcom.scenarios.reconstructions import RECONSTRUCTIONS_NAME, Reconstructions, write_reconstructions
 from semcom.scenarios.results import atomic_write_text, git_info, jsonable, library_versions, nan_floats
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "partial_path",
     "run_metadata",
     "save_partial",
+    "save_reconstructions",
 ]
 
 PARTIAL_DIR = "partial"
@@ -66,6 +70,8 @@ def save_partial(out_dir: Path, fingerprint: str, result: PointResult) -> None:
     """Write one finished point (atomically), tagged with the plan's fingerprint."""
     doc = {"fingerprint": fingerprint, "point": result.point, "seconds": result.seconds,
            "systems": result.systems, "rows": result.rows}
+    if result.images is not None:
+        doc["images"] = result.images.to_json()
     atomic_write_text(partial_path(out_dir, result.point), json.dumps(jsonable(doc)) + "\n")
 
 
@@ -89,8 +95,21 @@ def load_partials(out_dir: Path, plan: RunPlan) -> dict[int, PointResult]:
                                 "changed); run with --fresh to discard them, or choose another --out")
         if doc["point"] in plan.points:
             rows = [nan_floats(r) for r in doc["rows"]]
-            done[doc["point"]] = PointResult(doc["point"], rows, doc["systems"], doc["seconds"])
+            images = Reconstructions.from_json(doc["images"]) if doc.get("images") else None
+            done[doc["point"]] = PointResult(doc["point"], rows, doc["systems"], doc["seconds"], images)
     return done
+
+
+def save_reconstructions(out_dir: Path, results: list[PointResult], fingerprint: str) -> Path | None:
+    """Write the kept reconstructions of all points (in the order of ``results``) into
+    ``out_dir/reconstructions.safetensors``; None, and no file (an older one is removed), when no point
+    kept any."""
+    path = out_dir / RECONSTRUCTIONS_NAME
+    parts = [r.images for r in results if r.images is not None]
+    if not parts:
+        path.unlink(missing_ok=True)
+        return None
+    return write_reconstructions(path, Reconstructions.merged(parts, fingerprint))
 
 
 # -- the results' metadata ----------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 For each system, :func:`semcom.evaluation.evaluate_links` sends the plan's images to all users at
 their SNRs of this point (one encoding per batch, or one per user with ``mode: unicast``), with the
-seeds of :class:`ScenarioSeeds`; each (user, layer) collector becomes one row.
+seeds of :class:`ScenarioSeeds`; each (user, layer) collector becomes one row. The collectors also
+keep the reconstructions of the first few images of the dataset (draw 0), for the image grid
+(:mod:`semcom.scenarios.reconstructions`); keeping them changes no number.
 """
 
 from __future__ import annotations
@@ -12,9 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import torch
+
 from semcom.evaluation import Link, evaluate_links
 from semcom.scenarios.cache import RunCache, process_cache
 from semcom.scenarios.plan import RunPlan, derive_seed
+from semcom.scenarios.reconstructions import SAVED_IMAGES, SAVED_USERS, Reconstruction, Reconstructions
 
 __all__ = ["PointResult", "ScenarioSeeds", "evaluate_point"]
 
@@ -46,12 +52,19 @@ class ScenarioSeeds:
 
 @dataclass
 class PointResult:
-    """The rows of one SNR point, the systems' descriptions and the seconds it took."""
+    """The rows of one SNR point, the systems' descriptions, the seconds it took and the kept
+    reconstructions (None: none kept, e.g. a partial result of an older semcom)."""
 
     point: int
     rows: list[dict[str, Any]]
     systems: list[dict[str, Any]]
     seconds: float
+    images: Reconstructions | None = None
+
+
+def _pixels(images: torch.Tensor) -> np.ndarray:
+    """Floats in [0, 1] ``[n, C, H, W]`` as the uint8 numpy array a picture shows, ``round(255 x)``."""
+    return images.clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8).numpy()
 
 
 def evaluate_point(plan: RunPlan, point: int, tick: Callable[[], None] | None = None, *,
@@ -67,13 +80,15 @@ def evaluate_point(plan: RunPlan, point: int, tick: Callable[[], None] | None = 
     snrs = {u.name: plan.snr[u.name][point] for u in sc.users}
     links = [Link(u.name, snrs[u.name], u.resolution, frozenset(u.tasks)) for u in sc.users]
     rows: list[dict[str, Any]] = []
+    kept: list[Reconstruction] = []
     for spec in sc.systems:
         label = spec.label
         system = state.systems[label]
         collected = evaluate_links(system, state.images, state.channel, links, point=point, draws=plan.draws,
                                    batch_size=sc.batch_size, broadcast=spec.mode == "broadcast",
-                                   seeds=ScenarioSeeds(sc.seed, label), device=plan.device, label=label, tick=tick)
-        for user in sc.users:
+                                   seeds=ScenarioSeeds(sc.seed, label), device=plan.device, label=label, tick=tick,
+                                   keep_images=SAVED_IMAGES)
+        for u, user in enumerate(sc.users):
             for r, collector in enumerate(collected[user.name], start=1):
                 rows.append({"system": label, "kind": str(system.kind), "user": user.name, "layer": r,
                              "symbols": int(sum(system.layer_symbols[:r])),
@@ -82,4 +97,12 @@ def evaluate_point(plan: RunPlan, point: int, tick: Callable[[], None] | None = 
                              "images": len(state.images), "draws": plan.draws,
                              "samples": len(state.images) * plan.draws,
                              **collector.row()})
-    return PointResult(point, rows, state.descriptions, time.perf_counter() - start)
+                if u < SAVED_USERS:
+                    kept.append(Reconstruction(label, user.name, r, point, snrs[user.name], plan.sweep_snr(point),
+                                               _pixels(collector.kept_images()),
+                                               tuple(bool(v) for v in collector.kept_outages())))
+    data = state.images
+    n = min(SAVED_IMAGES, len(data))
+    images = Reconstructions(data.pixels[:n].numpy().copy(), tuple(int(v) for v in data.labels[:n]),
+                             tuple(data.classes), tuple(int(v) for v in data.indices[:n]), tuple(kept))
+    return PointResult(point, rows, state.descriptions, time.perf_counter() - start, images)

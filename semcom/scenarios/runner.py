@@ -48,6 +48,7 @@ from semcom.scenarios.persistence import (
     out_lock,
     run_metadata,
     save_partial,
+    save_reconstructions,
 )
 from semcom.scenarios.plan import RunPlan, SnrOverride, derive_seed, make_plan
 from semcom.scenarios.point import PointResult, ScenarioSeeds, evaluate_point
@@ -186,6 +187,7 @@ def _run_locked(scenario: Scenario, plan: RunPlan, out_dir: Path | None, fingerp
                         elapsed=time.perf_counter() - t0, fingerprint=fingerprint)
     csv_path = json_path = None
     if out_dir is not None:
+        save_reconstructions(out_dir, results, fingerprint)  # before the table, whose presence says "done"
         csv_path, json_path = write_results(out_dir, rows, meta)
         shutil.rmtree(out_dir / PARTIAL_DIR, ignore_errors=True)
     return RunResult(rows, meta, out_dir, csv_path, json_path)
