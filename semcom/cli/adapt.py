@@ -9,30 +9,12 @@ defaults and help, which the tests check).
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 __all__ = ["adapt_cmd"]
-
-
-def _command(ctx: typer.Context, checkpoint: str) -> str:
-    """The command as typed (``semcom adapt ...``), else rebuilt from the parsed options."""
-    if sys.argv[1:2] == ["adapt"]:
-        return "semcom " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    words = ["semcom", "adapt", checkpoint]
-    for key, value in ctx.params.items():
-        if key == "checkpoint" or value is None:
-            continue
-        flag = key.replace("_", "-")
-        if isinstance(value, bool):
-            words.append({"half": "--half" if value else "--float"}.get(key, f"--{flag}" if value else f"--no-{flag}"))
-        else:
-            words += [f"--{flag}", str(value)]
-    return " ".join(shlex.quote(w) for w in words)
 
 
 def adapt_cmd(
@@ -100,7 +82,7 @@ def adapt_cmd(
     from pydantic import ValidationError
 
     from semcom.channels.spec import ChannelSpec
-    from semcom.cli.options import build_config, comma_list
+    from semcom.cli.options import build_config, comma_list, command_line
     from semcom.data import load_dataset
     from semcom.errors import SemcomError
     from semcom.flat_config import describe_errors
@@ -182,6 +164,6 @@ def adapt_cmd(
                 typer.echo(f"  {row['snr_db']:g} dB, layers 1..{row['layer']}: accuracy {row['accuracy']:.4f}",
                            err=True)
     path = save_adapted_receiver(result, out, source_card=card, source_path=checkpoint, encoder=encoder,
-                                 receptions=receptions, command=_command(ctx, checkpoint), test=test,
+                                 receptions=receptions, command=command_line(ctx, "adapt", ["checkpoint"]), test=test,
                                  dtype=torch.float16 if half else torch.float32)
     typer.echo(f"adapted receiver checkpoint: {path}")

@@ -6,8 +6,6 @@ The work is done by :func:`semcom.sscc.bler.compute_bler_table`, imported inside
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -26,17 +24,6 @@ def _ints(text: str, what: str) -> list[int]:
     if not values or min(values) < 1:
         raise SemcomError(f"{what}: expected positive whole numbers separated by commas, got {text!r}")
     return values
-
-
-def _command(ctx: typer.Context) -> str:
-    """The command as typed (``semcom bler ...``), else rebuilt from the parsed options."""
-    if sys.argv[1:2] == ["bler"]:
-        return "semcom " + shlex.join(sys.argv[1:])
-    words = ["semcom", "bler"]
-    for key, value in ctx.params.items():
-        if value is not None:
-            words += [f"--{key.replace('_', '-')}", str(value)]
-    return shlex.join(words)
 
 
 def bler_cmd(
@@ -82,7 +69,9 @@ def bler_cmd(
         mcs_list = [get_mcs(n) for n in (mcs or "").replace(" ", "").split(",") if n] or list(MCS_TABLE)
     except ValueError as exc:
         raise SemcomError(f"--mcs: {exc}") from None
-    command = _command(ctx)
+    from semcom.cli.options import command_line  # lazy: keeps `semcom --help` free of pydantic models
+
+    command = command_line(ctx, "bler")
     for k in sizes:
         table = compute_bler_table(
             k, channel, mcs_list, directory=out, command=command, jobs=jobs, threads=threads,

@@ -8,6 +8,8 @@ commands: they load pydantic and the configuration models, which ``semcom --help
 
 from __future__ import annotations
 
+import shlex
+import sys
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
@@ -21,6 +23,29 @@ from semcom.flat_config import FlatConfig, describe_errors
 __all__ = ["build_config", "comma_list", "typed_options"]
 
 C = TypeVar("C", bound=FlatConfig)
+
+
+def command_line(ctx: typer.Context, name: str, arguments: Iterable[str] = ()) -> str:
+    """``semcom NAME ...`` as typed, else rebuilt from the parsed parameters (for cards and results).
+
+    Rebuilt: the values of the positional ``arguments`` (parameter names), then every other parameter
+    that has a value, ``--x value``; a boolean as its flag (``--half``/``--float`` for ``half``, else
+    ``--x``/``--no-x``).
+    """
+    if sys.argv[1:2] == [name]:
+        return "semcom " + shlex.join(sys.argv[1:])
+    positional = list(arguments)
+    words = ["semcom", name, *(str(ctx.params[a]) for a in positional)]
+    for key, value in ctx.params.items():
+        if value is None or key in positional:
+            continue
+        flag = key.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(("--half" if value else "--float") if key == "half" else
+                         (f"--{flag}" if value else f"--no-{flag}"))
+        else:
+            words += [f"--{flag}", str(value)]
+    return shlex.join(words)
 
 
 def comma_list(text: str) -> list[str]:

@@ -9,8 +9,6 @@ receiver's own ``width`` option).
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -26,21 +24,6 @@ def _floats(text: str, what: str) -> list[float]:
         return [float(v) for v in text.replace(" ", "").split(",") if v]
     except ValueError:
         raise SemcomError(f"{what}: expected numbers separated by commas, got {text!r}") from None
-
-
-def _command(ctx: typer.Context, receiver: str) -> str:
-    """The command as typed (``semcom train-receiver ...``), else rebuilt from the parsed options."""
-    if sys.argv[1:2] == ["train-receiver"]:
-        return "semcom " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    words = ["semcom", "train-receiver", receiver]
-    for key, value in ctx.params.items():
-        if key == "receiver" or value is None:
-            continue
-        if isinstance(value, bool):
-            words.append("--half" if value else "--float")
-        else:
-            words += [f"--{key.replace('_', '-')}", str(value)]
-    return " ".join(shlex.quote(w) for w in words)
 
 
 def train_receiver_cmd(
@@ -84,7 +67,7 @@ def train_receiver_cmd(
     """
     import torch
 
-    from semcom.cli.options import build_config
+    from semcom.cli.options import build_config, command_line
     from semcom.distributed import main_process
     from semcom.errors import SemcomError
     from semcom.receivers import evaluate_receiver, save_receiver, train_receiver
@@ -94,7 +77,7 @@ def train_receiver_cmd(
     options.update(snr_db=snr, receiver_kwargs={} if width is None else {"width": width})
     cfg = build_config(ReceiverTrainConfig, options, "receiver training options", {"snr_db": "snr"})
     snrs = _floats(eval_snrs, "--eval-snrs")
-    command = _command(ctx, receiver)
+    command = command_line(ctx, "train-receiver", ["receiver"])
 
     def log(record: dict[str, float]) -> None:
         losses = ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k not in ("epoch", "steps", "seconds"))
