@@ -150,3 +150,36 @@ def test_encode_cache_is_bounded_and_exact() -> None:
     other = build_codec("jpeg", headers="full")
     other.encode_cache = small
     assert other.encode(images[-1], 50) != first[-1]  # the settings are part of the key
+
+
+def test_fast_decoder_is_a_system_option_with_the_reference_outcomes(images: torch.Tensor) -> None:
+    """``decoder="fast"`` reaches the links and, around the code's threshold, decodes as Sionna does."""
+    results = {}
+    for decoder in ("sionna", "fast"):
+        s = _system(images, layer_symbols=[600], decoder=decoder)
+        tx = s.prepare(images, [4.0, 6.0, 12.0])
+        rows = []
+        for snr in (4.0, 6.0, 12.0):
+            (out,) = s.receive(tx, build_channel("awgn", seed=3), snr, resolution=1)
+            rows.append((out.outage.tolist(), psnr(images, out.images).tolist()))
+        assert all(link.decoder == decoder for link in s._links.values())
+        results[decoder] = rows
+    outages = [sum(o) for o, _ in results["sionna"]]
+    assert outages[0] == len(images) and outages[-1] == 0  # the sweep crosses the cliff
+    assert results["fast"] == results["sionna"]
+    with pytest.raises(ValueError, match="decoder"):
+        _system(images, decoder="turbo")
+
+
+def test_scenario_sscc_decoder_reaches_the_system() -> None:
+    from semcom.scenarios import cache as run_cache
+    from semcom.scenarios import load_scenario
+
+    doc = load_scenario("quickstart").model_dump(mode="json")
+    for system in doc["systems"]:
+        if system["type"] == "sscc":
+            system["decoder"] = "fast"
+    sc = type(load_scenario("quickstart")).model_validate(doc)
+    state = run_cache.RunCache().state(make_plan(sc, quick=True))
+    sscc = [s for s in state.systems.values() if getattr(s, "kind", "") == "sscc"]
+    assert sscc and all(s.decoder == "fast" for s in sscc)

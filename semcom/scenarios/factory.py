@@ -140,7 +140,7 @@ def _build_sscc(spec: SsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
     try:
         return SsccSystem(spec.codec, spec.mcs, ctx.layer_symbols or (), ctx.mean_image, layering=spec.layering,
                            mode=spec.mode, headers=spec.headers, target_bler=spec.target_bler,
-                           name=spec.label, device=ctx.device, encode_cache=ctx.encode_cache)
+                           decoder=spec.decoder, name=spec.label, device=ctx.device, encode_cache=ctx.encode_cache)
     except ValueError as exc:
         raise ScenarioError(f"system '{spec.label}': {exc}") from None
 

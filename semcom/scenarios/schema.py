@@ -257,6 +257,9 @@ class SsccSystemSpec(_SystemBase):
         "how the layers are filled: refinement (layer i > 1 codes the residual of layers 1..i-1) or "
         "simulcast (each layer a complete encoding at its own budget)"))
     target_bler: float = Field(0.1, gt=0, lt=1, description="BLER target of adaptive MCS selection")
+    decoder: Literal["sionna", "fast"] = Field("sionna", description=(
+        "LDPC decoder: sionna (the reference) or fast (the same belief propagation, vectorised, with "
+        "early stopping; verified against sionna, many times faster; see docs/benchmarks.md)"))
     symbols_from: str | None = Field(None, description="name of the JSCC system whose channel uses "
                                                        "(k_1..k_L) this system gets; default: the only JSCC "
                                                        "system")
