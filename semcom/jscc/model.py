@@ -2,8 +2,8 @@
 
 After "Semantic Multi-Resolution Communications" (Mortaheb, Khojastepour, Chakradhar, Ulukus,
 2023): the encoder maps an image to L layers of complex channel symbols; a receiver that gets
-layers 1..r decodes them with D_r, which sees all of them (current and past layers), so quality
-and accuracy grow with every layer received. Each decoder carries a semantic head (class logits).
+layers 1..r decodes them with D_r, which sees all of them (current and past layers), so that
+quality and accuracy can grow with every layer received. Each decoder carries a semantic head (class logits).
 With L = 1 this is the single-layer deep JSCC of "Deep Joint Source-Channel Coding for Wireless
 Image Transmission" (Bourtsoulatze, Kurka, Gunduz, 2019); with SNR side information at the
 decoder it is SNR-adaptive in the spirit of ADJSCC ("Wireless Image Transmission Using Deep

@@ -28,7 +28,9 @@ class JsccTransmission:
     """What :meth:`JsccSystem.prepare` hands to :meth:`JsccSystem.receive`.
 
     Attributes:
-        symbols: ``[B, k_1 + .. + k_L]`` complex64, every layer at unit average power per image.
+        symbols: ``[B, k_1 + .. + k_L]`` complex64, every layer at power 1 per complex symbol: per image
+            for plain models, on average over images for models anchored on a linear code with
+            ``power="average"`` (all zoo models), where single images range widely around 1.
         batch: B.
     """
 
