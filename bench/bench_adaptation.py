@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _common import add_output_options, add_seed_options, command_line, run_or_table
+
 # variant name -> adapt_receiver options over the defaults
 VARIANTS: dict[str, dict[str, Any]] = {
     "adapted": {},
@@ -134,7 +136,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         whole = json.loads(out_path.read_text())
     name = experiment_name(args.channel, args.target_snr)
     previous = whole["experiments"].get(name, {})
-    command = " ".join(["python", Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    command = command_line(hide_data_root=False)
     doc: dict[str, Any] = {
         "meta": {
             "commands": [*previous.get("meta", {}).get("commands", []), command],
@@ -264,16 +266,9 @@ def main() -> None:
     ap.add_argument("--target-snr", type=float, nargs=2, default=[-5.0, 5.0])
     ap.add_argument("--test-snrs", type=float, nargs="+", default=[-5.0, 0.0, 5.0])
     ap.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="bench/results/adaptation.json")
-    ap.add_argument("--merge", action="store_true", help="keep the seeds already in --out that are not re-run")
-    ap.add_argument("--table", default=None, help="print the tables of this JSON file and exit")
-    args = ap.parse_args()
-    if args.table:
-        print(tables(json.loads(Path(args.table).read_text())))
-        return
-    print(tables(run(args)))
+    add_seed_options(ap, [0, 1])
+    add_output_options(ap, "bench/results/adaptation.json", merge="keep the seeds already in --out that are not re-run")
+    run_or_table(ap.parse_args(), run, tables)
 
 
 if __name__ == "__main__":

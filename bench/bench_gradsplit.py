@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from _common import machine
+from _common import add_output_options, add_seed_options, command_line, machine, run_or_table, seed_cell
 
 METHODS = ("shared-trunk", "gradsplit", "gradsplit-estimated", "gradsplit-estimated-retrained", "separate-trunks")
 RETRAINED = "gradsplit-estimated-retrained"
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.merge and out_path.exists():
         previous = json.loads(out_path.read_text())
     rerun = {(m, w, s) for m in args.methods for w in args.widths for s in args.seeds}
-    command = " ".join(["python", Path(sys.argv[0]).as_posix(), *_public(sys.argv[1:])])
+    command = command_line()
     doc: dict[str, Any] = {
         "meta": {
             "commands": [*previous["meta"].get("commands", []), command],
@@ -104,27 +103,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return doc
 
 
-def _public(argv: list[str]) -> list[str]:
-    """The command's arguments with the data root written as ``DATA`` (it names a local folder)."""
-    out = list(argv)
-    for i, a in enumerate(out):
-        if a == "--data-root" and i + 1 < len(out):
-            out[i + 1] = "DATA"
-        elif a.startswith("--data-root="):
-            out[i] = "--data-root=DATA"
-    return out
-
-
-def _cell(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
-    """Mean over seeds and half the range between them."""
-    if not values:
-        return "—"
-    m = statistics.fmean(values) * scale
-    if len(values) == 1:
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f} ±{(max(values) - min(values)) * scale / 2:.{digits}f}"
-
-
 def tables(doc: dict[str, Any]) -> str:
     """One table, rows sorted by inference FLOPs: accuracy, coarse accuracy and PSNR per SNR."""
     snrs = doc["meta"]["test_snrs_db"]
@@ -144,9 +122,9 @@ def tables(doc: dict[str, Any]) -> str:
             return [row[metric] for r in runs for row in r["rows"] if row["snr_db"] == snr and metric in row]
 
         cells = [key[0], str(key[1]), f"{f['total'] / 1e3:.0f} ({f['trunk'] / 1e3:.0f})", str(len(runs))]
-        cells += [_cell(values("accuracy", s), 100) for s in snrs]
-        cells += [_cell(values("coarse_accuracy", s), 100) for s in snrs]
-        cells += [_cell(values("psnr_db", s), 1, 2) for s in snrs]
+        cells += [seed_cell(values("accuracy", s), 100) for s in snrs]
+        cells += [seed_cell(values("coarse_accuracy", s), 100) for s in snrs]
+        cells += [seed_cell(values("psnr_db", s), 1, 2) for s in snrs]
         lines.append("| " + " | ".join(cells) + " |")
     out = ["**Accuracy, coarse accuracy and PSNR vs inference FLOPs (AWGN, all layers; mean ± half the "
            "range over seeds)**", "", *lines, ""]
@@ -179,16 +157,10 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="+", default=["class", "coarse", "image"])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--snrs", type=float, nargs="+", default=[0.0, 10.0, 20.0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="bench/results/gradsplit.json")
-    ap.add_argument("--merge", action="store_true", help="keep the other (method, width, seed) runs already in --out")
-    ap.add_argument("--table", default=None, help="print the tables of this JSON file and exit")
-    args = ap.parse_args()
-    if args.table:
-        print(tables(json.loads(Path(args.table).read_text())))
-        return
-    print(tables(run(args)))
+    add_seed_options(ap, [0, 1])
+    add_output_options(ap, "bench/results/gradsplit.json",
+                       merge="keep the other (method, width, seed) runs already in --out")
+    run_or_table(ap.parse_args(), run, tables)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from _common import add_output_options, add_seed_options, command_line, run_or_table, seed_cell
 
 # (receiver, weighting, test channels, side SNR told to the receiver)
 PLAN: list[tuple[str, str, tuple[str, ...]] | tuple[str, str, tuple[str, ...], str]] = [
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.merge and out_path.exists():
         doc = json.loads(out_path.read_text())
     previous = doc["datasets"].get(args.dataset, {"meta": {}, "runs": []})
-    command = " ".join(["python", Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    command = command_line(hide_data_root=False)
     plan = [p for p in PLAN if _selected(p, args.only)]
     rerun = {(p[0], p[1], p[3] if len(p) > 3 else "nominal") for p in plan}  # type: ignore[misc]
     kept = [r for r in previous["runs"]
@@ -140,16 +141,6 @@ def _selected(entry: tuple[Any, ...], only: list[str] | None) -> bool:
     return any(o in (entry[0], f"{entry[0]}/{entry[1]}", f"{entry[0]}/{entry[1]}/{side}") for o in only)
 
 
-def _cell(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
-    if not values:
-        return "—"
-    m = statistics.fmean(values) * scale
-    if len(values) == 1:
-        return f"{m:.{digits}f}"
-    half = (max(values) - min(values)) * scale / 2
-    return f"{m:.{digits}f} ±{half:.{digits}f}"
-
-
 def tables(doc: dict[str, Any]) -> str:
     """Markdown tables per dataset: mean over seeds, ± half the range between seeds."""
     return "\n".join(f"### {name}\n\n" + _tables(result) for name, result in doc["datasets"].items())
@@ -185,7 +176,7 @@ def _tables(result: dict[str, Any]) -> str:
             d = agg.get((name, channel))
             if not d or not any(k[2] == metric for k in d):
                 continue
-            cells = [_cell(d.get((float(s), r, metric), []), scale, digits) for s in snrs for r in layers]
+            cells = [seed_cell(d.get((float(s), r, metric), []), scale, digits) for s in snrs for r in layers]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         out.append("\n".join(lines) + "\n")
 
@@ -215,19 +206,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--width", type=int, default=128)
     ap.add_argument("--snrs", type=float, nargs="+", default=[0.0, 10.0, 20.0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--threads", type=int, default=1)
+    add_seed_options(ap, [0])
     ap.add_argument("--only", nargs="*", default=None, help="receiver names or receiver/weighting pairs")
     ap.add_argument("--no-reference", dest="reference", action="store_false",
                     help="skip the zoo model's own decoders")
-    ap.add_argument("--out", default="bench/results/receivers.json")
-    ap.add_argument("--merge", action="store_true", help="keep the other runs already in --out")
-    ap.add_argument("--table", default=None, help="print the tables of this JSON file and exit")
-    args = ap.parse_args()
-    if args.table:
-        print(tables(json.loads(Path(args.table).read_text())))
-        return
-    print(tables(run(args)))
+    add_output_options(ap, "bench/results/receivers.json", merge="keep the other runs already in --out")
+    run_or_table(ap.parse_args(), run, tables)
 
 
 if __name__ == "__main__":

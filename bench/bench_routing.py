@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import machine
+from _common import add_output_options, add_seed_options, command_line, machine, run_or_table, seed_cell
 
 VARIANTS = ("recurrent-routing", "recurrent-shared", "recurrent-separate")
 SOFT = "recurrent-routing, soft test routes (diagnostic)"
@@ -127,7 +126,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                "gates": args.gates, "anneal_steps": args.anneal_steps}
     doc: dict[str, Any] = {
         "meta": {
-            "command": _command(),
+            "command": command_line(),
             "machine": {**machine(), "note": "shared 2-core host, no GPU"},
             "model": args.model, "model_sha256": model_sha256(args.model), "dataset": args.dataset,
             "train_images": len(train), "test_images": len(test), "epochs": args.epochs,
@@ -162,30 +161,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return doc
 
 
-def _command() -> str:
-    """The command line as typed, the data root written as DATA (it names a path on one machine)."""
-    words, hide = ["python", Path(sys.argv[0]).as_posix()], False
-    for word in sys.argv[1:]:
-        if hide:
-            words.append("DATA")
-        elif word.startswith("--data-root="):
-            word = "--data-root=DATA"
-        if not hide:
-            words.append(word)
-        hide = word == "--data-root"
-    return " ".join(words)
-
-
-def _cell(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
-    """Mean over seeds ± half their range."""
-    if not values:
-        return "—"
-    mean = statistics.fmean(values) * scale
-    if len(values) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ±{(max(values) - min(values)) * scale / 2:.{digits}f}"
-
-
 def tables(doc: dict[str, Any]) -> str:
     meta, runs = doc["meta"], doc["runs"]
     out: list[str] = []
@@ -194,14 +169,14 @@ def tables(doc: dict[str, Any]) -> str:
     for n in names:
         rs = [r for r in runs if r["receiver"] == n]
         lines.append(f"| {n} | {rs[0]['width']} | {rs[0]['parameters']:,} | "
-                     f"{_cell([r['train_seconds'] for r in rs], digits=0)} |")
+                     f"{seed_cell([r['train_seconds'] for r in rs], digits=0)} |")
     out.append("**Parameters (matched) and training time**\n\n" + "\n".join(lines) + "\n")
     weight = meta["options"]["image_weight"]
     lines = [f"| receiver | class@3 (cross-entropy) | image@3 ({weight:g} x MSE) |", "|---|---|---|"]
     for n in names:
         rs = [r for r in runs if r["receiver"] == n and "last_epoch_losses" in r]
         if rs:
-            lines.append(f"| {n} | " + " | ".join(_cell([r["last_epoch_losses"][k] for r in rs], 1.0, 3)
+            lines.append(f"| {n} | " + " | ".join(seed_cell([r["last_epoch_losses"][k] for r in rs], 1.0, 3)
                                                  for k in ("class@3", "image@3")) + " |")
     out.append("**Training loss with layers 1..3, mean over the last epoch**\n\n"
                + "\n".join(lines) + "\n")
@@ -220,7 +195,7 @@ def tables(doc: dict[str, Any]) -> str:
                 for layer in layers:
                     vals = [row[metric] for r in rs for row in r["rows"]
                             if row["snr_db"] == s and row["layer"] == layer and metric in row]
-                    cells.append(_cell(vals, scale, digits))
+                    cells.append(seed_cell(vals, scale, digits))
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
         out.append(f"**{title}, AWGN, mean over seeds {meta['seeds']} ± half the range**\n\n"
                    + "\n".join(lines) + "\n")
@@ -261,7 +236,7 @@ def _route_tables(routed: list[dict[str, Any]]) -> str:
             for key in path:
                 v = v[key]
             values.append(v[s])
-        return _cell(values, 100, 1)
+        return seed_cell(values, 100, 1)
 
     lines = ["| step | " + lo_db + " | " + hi_db + " |", "|---|---|---|"]
     lines += [f"| {s + 1} | {cell(['task_distance', lo], s)} | {cell(['task_distance', hi], s)} |"
@@ -303,15 +278,9 @@ def main() -> None:
     ap.add_argument("--anneal-steps", type=int, default=500)
     ap.add_argument("--snrs", type=float, nargs="+", default=[0.0, 10.0, 20.0])
     ap.add_argument("--route-snrs", type=float, nargs=2, default=[0.0, 20.0], help="the low and the high SNR")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="bench/results/routing.json")
-    ap.add_argument("--table", default=None, help="print the tables of this JSON file and exit")
-    args = ap.parse_args()
-    if args.table:
-        print(tables(json.loads(Path(args.table).read_text())))
-        return
-    print(tables(run(args)))
+    add_seed_options(ap, [0, 1, 2])
+    add_output_options(ap, "bench/results/routing.json")
+    run_or_table(ap.parse_args(), run, tables)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _common import add_output_options, command_line, run_or_table, seed_cell
+
 # (class weight, image weight) of the requests
 PREFERENCES = [(1, 0), (4, 1), (2, 1), (1, 1), (1, 2), (1, 4), (0, 1)]
 PRIORITIES = ("decoders", "trunk")  # the searches compared (semcom.receivers.slimmable.PRIORITIES)
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     images = test.images()
     doc: dict[str, Any] = {
         "meta": {
-            "command": " ".join(["python", Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+            "command": command_line(hide_data_root=False),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} CPU, {args.threads} torch thread(s), shared 2-core host, no GPU",
             "torch": torch.__version__, "model": args.model, "model_sha256": model_sha256(args.model),
@@ -175,14 +177,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return doc
 
 
-def _pm(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
-    """Mean ± half the range over seeds."""
-    m = statistics.fmean(values) * scale
-    if len(values) == 1:
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f} ±{(max(values) - min(values)) * scale / 2:.{digits}f}"
-
-
 def tables(doc: dict[str, Any]) -> str:
     """Markdown: budget check and rank correlations per run; requests; with vs without distillation."""
     runs = doc["runs"]
@@ -212,12 +206,13 @@ def tables(doc: dict[str, Any]) -> str:
                           for s in group] for t in ("class", "image")}
             rho_c = spearman([q["class_share"] for q in pooled], [q["accuracy"] for q in pooled])
             rho_i = spearman([q["image_share"] for q in pooled], [q["psnr_db"] for q in pooled])
+            means = {m: [statistics.fmean(q[m] for q in s["requests"]) for s in group] for m in ("accuracy", "psnr_db")}
             out.append(f"| {priority} | {kd:g} | {len(group)} | {len(group[0]['requests'])} | "
-                       f"{_pm([statistics.fmean(q['accuracy'] for q in s['requests']) for s in group], 100, 2)} | "
-                       f"{_pm([statistics.fmean(q['psnr_db'] for q in s['requests']) for s in group], 1, 2)} | "
-                       f"{_pm([s['spearman_class'] for s in group], 1, 3)} | "
-                       f"{_pm([s['spearman_image'] for s in group], 1, 3)} | {rho_c:.3f} ({len(pooled)}) | "
-                       f"{rho_i:.3f} ({len(pooled)}) | {_pm(within['class'], 1, 3)} | {_pm(within['image'], 1, 3)} |")
+                       f"{seed_cell(means['accuracy'], 100, 2)} | {seed_cell(means['psnr_db'], 1, 2)} | "
+                       f"{seed_cell([s['spearman_class'] for s in group], 1, 3)} | "
+                       f"{seed_cell([s['spearman_image'] for s in group], 1, 3)} | {rho_c:.3f} ({len(pooled)}) | "
+                       f"{rho_i:.3f} ({len(pooled)}) | {seed_cell(within['class'], 1, 3)} | "
+                       f"{seed_cell(within['image'], 1, 3)} |")
     first = [r for r in runs if r["kd_weight"] == runs[0]["kd_weight"]]
     for priority in PRIORITIES:
         requests = [r["searches"][priority]["requests"] for r in first]
@@ -261,9 +256,9 @@ def tables(doc: dict[str, Any]) -> str:
                                  for r in runs if r["kd_weight"] == k}
                 seeds = sorted(set.intersection(*(set(v) for v in per_kd.values())))
                 diffs = [per_kd[kds[0]][s] - per_kd[kds[-1]][s] for s in seeds]
-                cells = [_pm(list(per_kd[k].values()), scale, digits) for k in kds]
+                cells = [seed_cell(list(per_kd[k].values()), scale, digits) for k in kds]
                 name = "accuracy (%)" if metric == "accuracy" else "PSNR (dB)"
-                out.append(f"| {label} | {name} | " + " | ".join(cells) + f" | {_pm(diffs, scale, digits)} |")
+                out.append(f"| {label} | {name} | " + " | ".join(cells) + f" | {seed_cell(diffs, scale, digits)} |")
     return "\n".join(out) + "\n"
 
 
@@ -284,13 +279,8 @@ def main() -> None:
     ap.add_argument("--budgets", type=int, default=8, help="budgets, geometric from the smallest to the largest")
     ap.add_argument("--snr", type=float, default=10.0, help="test SNR in dB")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="bench/results/slimmable.json")
-    ap.add_argument("--table", default=None, help="print the tables of this JSON file and exit")
-    args = ap.parse_args()
-    if args.table:
-        print(tables(json.loads(Path(args.table).read_text())))
-        return
-    print(tables(run(args)))
+    add_output_options(ap, "bench/results/slimmable.json")
+    run_or_table(ap.parse_args(), run, tables)
 
 
 if __name__ == "__main__":

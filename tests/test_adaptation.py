@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import ToyEncoder, synthetic_digits, write_tiny_mnist
 from torch import nn
 from typer.testing import CliRunner
 
-from semcom.data import ImageDataset, load_dataset
-from semcom.data.formats import write_idx
 from semcom.errors import SemcomError
 from semcom.receivers import PerLayerHeads, Received, ReceiverSystem, load_receiver, save_receiver, train_receiver
 from semcom.receivers.adaptation import (
@@ -33,42 +32,15 @@ from semcom.receivers.adaptation import (
     variance_split,
 )
 
-SIZES = (12, 10, 10)
 MODEL = "mnist-mr3-awgn"
-
-
-class ToyEncoder(nn.Module):
-    """A fixed random linear JSCC stand-in: 3 layers of complex symbols, unit power per layer."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer_symbols = SIZES
-        self.proj = nn.Linear(784, 2 * sum(SIZES))
-        self.requires_grad_(False)
-
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
-        z = torch.view_as_complex(self.proj(images.flatten(1) - 0.13).reshape(len(images), -1, 2).contiguous())
-        parts = torch.split(z, list(SIZES), dim=1)
-        return torch.cat([p / p.abs().square().mean(1, keepdim=True).sqrt() for p in parts], dim=1)
-
-
-def _images(n: int = 96, labels: torch.Tensor | None = None) -> ImageDataset:
-    """Synthetic digits: the class decides which 7x7 block is bright."""
-    gen = torch.Generator().manual_seed(0)
-    classes = torch.arange(n) % 10
-    px = (torch.rand(n, 1, 28, 28, generator=gen) * 60).to(torch.uint8)
-    for i, c in enumerate(classes.tolist()):
-        r, q = divmod(c, 4)
-        px[i, 0, 7 * r:7 * r + 7, 7 * q:7 * q + 7] = 230
-    return ImageDataset("mnist", "train", px, classes if labels is None else labels, tuple("0123456789"),
-                        torch.arange(n))
 
 
 @pytest.fixture(scope="module")
 def toy() -> tuple[ToyEncoder, PerLayerHeads]:
     torch.manual_seed(0)
     encoder = ToyEncoder()
-    run = train_receiver("per-layer-heads", encoder, _images(), epochs=2, batch_size=32, receiver_kwargs={"width": 16})
+    run = train_receiver("per-layer-heads", encoder, synthetic_digits(96), epochs=2, batch_size=32,
+                         receiver_kwargs={"width": 16})
     return encoder, run.receiver  # type: ignore[return-value]
 
 
@@ -101,7 +73,7 @@ def test_adaptation_teacher_is_the_ema_of_the_student(toy: tuple[ToyEncoder, Per
     """After one step, teacher = m * source + (1 - m) * student (the teacher started as the source)."""
     encoder, source = toy
     original = {k: v.clone() for k, v in source.state_dict().items()}
-    rec = target_receptions(encoder, _images(64), "rayleigh", (0, 10), seed=3)
+    rec = target_receptions(encoder, synthetic_digits(64), "rayleigh", (0, 10), seed=3)
     res = adapt_receiver(source, rec, batch_size=32, max_steps=1, momentum=0.75, threshold=0.0, lr=1e-2)
     assert res.steps == 1
     teacher, student = dict(res.receiver.named_parameters()), dict(res.student.named_parameters())
@@ -129,7 +101,7 @@ def test_variance_split_partitions_the_receptions_as_stated() -> None:
 
 def test_mc_dropout_is_added_and_removed(toy: tuple[ToyEncoder, PerLayerHeads]) -> None:
     encoder, source = toy
-    rx = target_receptions(encoder, _images(40), "awgn", 5.0, seed=0).received()
+    rx = target_receptions(encoder, synthetic_digits(40), "awgn", 5.0, seed=0).received()
     clean = source.predict(rx)["class@3"]
     assert not any(isinstance(m, nn.Dropout) for m in source.modules())
     with dropout_active(source, 0.5):
@@ -172,8 +144,9 @@ def test_pseudo_labels_come_from_the_confident_teacher_rows() -> None:
 def test_labels_never_reach_the_adaptation(toy: tuple[ToyEncoder, PerLayerHeads]) -> None:
     """Receptions of the same images with shuffled labels give identical adapted weights."""
     encoder, source = toy
-    images = _images(64)
-    shuffled = _images(64, labels=images.labels[torch.randperm(64, generator=torch.Generator().manual_seed(5))])
+    images = synthetic_digits(64)
+    permutation = torch.randperm(64, generator=torch.Generator().manual_seed(5))
+    shuffled = synthetic_digits(64, labels=images.labels[permutation])
     assert not torch.equal(images.labels, shuffled.labels)
     runs = []
     for ds in (images, shuffled):
@@ -187,7 +160,7 @@ def test_labels_never_reach_the_adaptation(toy: tuple[ToyEncoder, PerLayerHeads]
 
 def test_ablations_and_direction_choice(toy: tuple[ToyEncoder, PerLayerHeads]) -> None:
     encoder, source = toy
-    fading = target_receptions(encoder, _images(48), "rayleigh", (0, 10), seed=1)
+    fading = target_receptions(encoder, synthetic_digits(48), "rayleigh", (0, 10), seed=1)
     auto = adapt_receiver(source, fading, batch_size=16, max_steps=1)
     assert auto.oracle is not None and auto.source_like == auto.oracle["source_like"]
     assert auto.source_like_from == "oracle"
@@ -195,7 +168,7 @@ def test_ablations_and_direction_choice(toy: tuple[ToyEncoder, PerLayerHeads]) -
     assert forced.source_like == "high-variance" and forced.source_like_from == "config"
     assert int(forced.source_similar.sum()) == 24
     assert variance_split(forced.variance, 0.5, "high-variance").tolist() == forced.source_similar.tolist()
-    plain = target_receptions(encoder, _images(48), "awgn", (-10, -5), seed=1)
+    plain = target_receptions(encoder, synthetic_digits(48), "awgn", (-10, -5), seed=1)
     awgn = adapt_receiver(source, plain, batch_size=16, max_steps=1)
     assert awgn.oracle is None and awgn.source_like_from == "default"
     random = adapt_receiver(source, fading, batch_size=16, max_steps=1, split="random")
@@ -204,21 +177,10 @@ def test_ablations_and_direction_choice(toy: tuple[ToyEncoder, PerLayerHeads]) -
         AdaptConfig(threshold=2.0)
 
 
-def _tiny_mnist(root: Path) -> Path:
-    data = load_dataset("mnist-sample", subset=96)
-    pixels = (data.images() * 255).round().to(torch.uint8)[:, 0].numpy()
-    labels = data.labels.to(torch.uint8).numpy()
-    root.mkdir(parents=True)
-    for prefix, sl in (("train", slice(0, 64)), ("t10k", slice(64, 96))):
-        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", pixels[sl])
-        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels[sl])
-    return root
-
-
 @pytest.fixture(scope="module")
 def source_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("adapt")
-    root = _tiny_mnist(tmp / "data")
+    root = write_tiny_mnist(tmp / "data")
     run = train_receiver("per-layer-heads", MODEL, "mnist", data_root=root, epochs=1, batch_size=32,
                          receiver_kwargs={"width": 16})
     return save_receiver(run, tmp / "rx.safetensors", command="semcom train-receiver test"), root

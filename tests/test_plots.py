@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from helpers import TINY_SETUP
 from matplotlib.colors import to_rgba
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
@@ -281,28 +282,13 @@ def test_sscc_cliff_per_mcs_with_the_capacity_bound(tmp_path: Path) -> None:
 
 # -- reconstructions and the image grid -----------------------------------------------------------------
 
-TINY = """\
+TINY = f"""\
 name: tiny
-seed: 7
-draws: 2
-batch_size: 3
-dataset:
-  name: mnist-sample
-  images: 5
-systems:
-  - name: lin
-    type: plugin
-    factory: "test_runner_support:build_linear_system"
-    options: {layer_symbols: [6, 6, 6]}
-  - name: cliff
-    type: plugin
-    factory: "test_runner_support:build_linear_system"
-    options: {layer_symbols: [6, 6], kind: sscc, outage_below_db: 5}
-channel:
+{TINY_SETUP}channel:
   type: awgn
 users:
   - name: near
-    snr_db: {start: 0, stop: 20, step: 10}
+    snr_db: {{start: 0, stop: 20, step: 10}}
     resolution: 2
   - name: far
     snr_db: 3

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import write_tiny_mnist
 from typer.testing import CliRunner
 
 from semcom.channels import build_channel
 from semcom.cli.app import app
 from semcom.data import load_dataset
-from semcom.data.formats import write_idx
 from semcom.errors import ALLOW_UNVERIFIED_ENV, CheckpointError, ScenarioError
 from semcom.jscc.system import JsccSystem
 from semcom.receivers import (
@@ -177,19 +177,8 @@ def test_scenario_with_a_receiver_system(trained: TrainedReceiver, tmp_path: Pat
         parse_scenario(SCENARIO.replace("receiver: RX", "recv: x"))
 
 
-def _tiny_mnist(root: Path) -> Path:
-    data = load_dataset("mnist-sample", subset=96)
-    pixels = (data.images() * 255).round().to(torch.uint8)[:, 0].numpy()
-    labels = data.labels.to(torch.uint8).numpy()
-    root.mkdir(parents=True)
-    for prefix, sl in (("train", slice(0, 64)), ("t10k", slice(64, 96))):
-        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", pixels[sl])
-        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels[sl])
-    return root
-
-
 def test_cli_train_receiver_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
-    root = _tiny_mnist(tmp_path / "data")
+    root = write_tiny_mnist(tmp_path / "data")
     out = tmp_path / "rx" / "heads.safetensors"
     res = CliRunner().invoke(app, [
         "train-receiver", "deep-supervision", "--model", MODEL, "--dataset", "mnist", "--data-root", str(root),

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
+from helpers import TOY_SIZES as SIZES
+from helpers import ToyEncoder, synthetic_digits
 
-from semcom.data import ImageDataset
 from semcom.receivers import (
     COARSE_CONCEPTS,
     RECEIVERS,
@@ -28,36 +28,8 @@ from semcom.registry import UnknownNameError
 
 BUILTIN = ("per-layer-heads", "deep-supervision", "top-only", "all-at-top", "proxy-uncertainty",
            "proxy-softmax")
-SIZES = (12, 10, 10)
 
 
-
-
-class ToyEncoder(nn.Module):
-    """A fixed random linear JSCC stand-in: 3 layers of complex symbols, unit power per layer."""
-
-    def __init__(self, pixels: int = 784, sizes: tuple[int, ...] = SIZES) -> None:
-        super().__init__()
-        self.layer_symbols = sizes
-        self.proj = nn.Linear(pixels, 2 * sum(sizes))
-        self.requires_grad_(False)
-
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
-        reals = self.proj(images.flatten(1) - 0.13).reshape(len(images), -1, 2)
-        z = torch.view_as_complex(reals.contiguous())
-        parts = torch.split(z, list(self.layer_symbols), dim=1)
-        return torch.cat([p / p.abs().square().mean(1, keepdim=True).sqrt() for p in parts], dim=1)
-
-
-def _dataset(n: int = 256) -> ImageDataset:
-    """Synthetic 'MNIST': the class decides which 7x7 block is bright (learnable from few images)."""
-    gen = torch.Generator().manual_seed(0)
-    labels = torch.arange(n) % 10
-    px = (torch.rand(n, 1, 28, 28, generator=gen) * 60).to(torch.uint8)
-    for i, c in enumerate(labels.tolist()):
-        r, q = divmod(c, 4)
-        px[i, 0, 7 * r:7 * r + 7, 7 * q:7 * q + 7] = 230
-    return ImageDataset("mnist", "train", px, labels, tuple(str(d) for d in range(10)), torch.arange(n))
 
 
 def test_registry_lists_builtins_and_rejects_unknown() -> None:
@@ -112,7 +84,7 @@ def test_entry_point_plugin_is_discovered(tmp_path: Path, monkeypatch: pytest.Mo
 
 @pytest.mark.parametrize("name", BUILTIN)
 def test_receiver_outputs_follow_resolution(name: str) -> None:
-    rx_model = build_receiver(name, ToyEncoder(), _dataset(20), width=16)
+    rx_model = build_receiver(name, ToyEncoder(), synthetic_digits(20), width=16)
     snr = torch.tensor([0.0, 5.0, 10.0, 20.0])
     full = Received([torch.randn(4, k, dtype=torch.cfloat) for k in SIZES], snr)
     out = rx_model(full)
@@ -126,7 +98,7 @@ def test_receiver_outputs_follow_resolution(name: str) -> None:
 
 
 def test_deep_supervision_schedules() -> None:
-    ds = _dataset(20)
+    ds = synthetic_digits(20)
     names = {n: {t.name for t in build_receiver(n, ToyEncoder(), ds, width=8).tasks}
              for n in ("deep-supervision", "top-only", "all-at-top")}
     assert names["deep-supervision"] == {"coarse@1", "class@2", "class@3"}
@@ -137,7 +109,7 @@ def test_deep_supervision_schedules() -> None:
 
 @pytest.mark.parametrize("name", BUILTIN)
 def test_each_receiver_loss_falls(name: str) -> None:
-    run = train_receiver(name, ToyEncoder(), _dataset(256), snr_db=(15.0, 20.0), epochs=6, batch_size=32,
+    run = train_receiver(name, ToyEncoder(), synthetic_digits(256), snr_db=(15.0, 20.0), epochs=6, batch_size=32,
                          lr=5e-3, receiver_kwargs={"width": 32}, seed=0)
     first, last = run.history[0], run.history[-1]
     main = [k for k in first if k.startswith(("class@", "coarse@"))]
@@ -147,7 +119,7 @@ def test_each_receiver_loss_falls(name: str) -> None:
 
 @pytest.mark.parametrize("weighting", ["uncertainty", "gradnorm", "pcgrad", "mgda-ub"])
 def test_every_weighting_trains_a_receiver(weighting: str) -> None:
-    run = train_receiver("per-layer-heads", ToyEncoder(), _dataset(256), weighting=weighting,
+    run = train_receiver("per-layer-heads", ToyEncoder(), synthetic_digits(256), weighting=weighting,
                          snr_db=(15.0, 20.0), epochs=3, batch_size=64, lr=3e-3, receiver_kwargs={"width": 32})
     first, last = run.history[0], run.history[-1]
     assert last["class@3"] < first["class@3"]
@@ -156,7 +128,7 @@ def test_every_weighting_trains_a_receiver(weighting: str) -> None:
 def test_receiver_config_or_keywords_train_the_same() -> None:
     from semcom.receivers.training import ReceiverTrainConfig
 
-    ds = _dataset(128)
+    ds = synthetic_digits(128)
     options = {"weighting": "pcgrad", "channel": "rician", "k_factor": 2.0, "block": "layer", "snr_db": (5.0, 15.0),
                "epochs": 1, "batch_size": 32, "receiver_kwargs": {"width": 8}, "seed": 3}
     encoder = ToyEncoder()
@@ -187,7 +159,7 @@ def test_receiver_training_does_not_depend_on_when_sionna_is_imported(monkeypatc
         return real(self, seed, device)
 
     monkeypatch.setattr(ChannelSpec, "build", build_like_a_first_import)
-    encoder, ds = ToyEncoder(), _dataset(128)
+    encoder, ds = ToyEncoder(), synthetic_digits(128)
     runs = [train_receiver("proxy-uncertainty", encoder, ds, epochs=1, batch_size=64,
                            receiver_kwargs={"width": 16}).history[0] for _ in range(2)]
     assert runs[0]["hard-negative"] == runs[1]["hard-negative"] and runs[0]["class@3"] == runs[1]["class@3"]
@@ -236,7 +208,7 @@ def test_hard_negative_twin_shares_the_channel_realisation() -> None:
 
 
 def test_proxy_pairs_enter_training() -> None:
-    run = train_receiver("proxy-uncertainty", ToyEncoder(), _dataset(128), epochs=1, batch_size=64,
+    run = train_receiver("proxy-uncertainty", ToyEncoder(), synthetic_digits(128), epochs=1, batch_size=64,
                          receiver_kwargs={"width": 16})
     assert "hard-negative" in run.history[0] and "attention-kl" in run.history[0]
     rx = run.receiver
@@ -252,7 +224,7 @@ def test_proxy_pairs_enter_training() -> None:
 
 
 def test_evaluate_reports_per_layer_metrics() -> None:
-    ds = _dataset(200)
+    ds = synthetic_digits(200)
     run = train_receiver("proxy-softmax", ToyEncoder(), ds, epochs=1, batch_size=50,
                          receiver_kwargs={"width": 16})
     rows = evaluate_receiver(run, ds, snrs_db=[5.0], channel="rayleigh")
@@ -280,7 +252,7 @@ def test_expected_calibration_error_known_values() -> None:
 def test_every_weighting_runs_on_every_receiver(name: str) -> None:
     from semcom.receivers import WEIGHTINGS, make_weighting
 
-    model = build_receiver(name, ToyEncoder(), _dataset(20), width=8)
+    model = build_receiver(name, ToyEncoder(), synthetic_digits(20), width=8)
     gen = torch.Generator().manual_seed(0)
     rx = Received([torch.randn(8, k, dtype=torch.cfloat, generator=gen) for k in SIZES], 10.0)
     targets = Targets(labels=torch.arange(8), images=torch.rand(8, 1, 28, 28, generator=gen),

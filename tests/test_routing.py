@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TOY_SIZES as SIZES
+from helpers import ToyEncoder, synthetic_digits
 from torch import nn
 
-from semcom.data import ImageDataset
 from semcom.receivers import RECEIVERS, Received, Targets, load_receiver, save_receiver, train_receiver
 from semcom.receivers.routing import (
     ROUTED_TASKS,
@@ -21,34 +22,6 @@ from semcom.receivers.routing import (
     parameter_count,
     router_gates,
 )
-
-SIZES = (12, 10, 10)
-
-
-class LinearToyEncoder(nn.Module):
-    """A fixed random linear stand-in for a JSCC encoder: 3 layers, unit power per layer."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer_symbols = SIZES
-        self.proj = nn.Linear(784, 2 * sum(SIZES))
-        self.requires_grad_(False)
-
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
-        z = torch.view_as_complex(self.proj(images.flatten(1) - 0.13).reshape(len(images), -1, 2).contiguous())
-        parts = torch.split(z, list(SIZES), dim=1)
-        return torch.cat([p / p.abs().square().mean(1, keepdim=True).sqrt() for p in parts], dim=1)
-
-
-def _dataset(n: int) -> ImageDataset:
-    """Synthetic digits: the class decides which 7x7 block is bright."""
-    gen = torch.Generator().manual_seed(0)
-    labels = torch.arange(n) % 10
-    px = (torch.rand(n, 1, 28, 28, generator=gen) * 60).to(torch.uint8)
-    for i, c in enumerate(labels.tolist()):
-        r, q = divmod(c, 4)
-        px[i, 0, 7 * r:7 * r + 7, 7 * q:7 * q + 7] = 230
-    return ImageDataset("mnist", "train", px, labels, tuple(str(d) for d in range(10)), torch.arange(n))
 
 
 def _received(batch: int = 6, snr: float | torch.Tensor = 10.0, seed: int = 0) -> Received:
@@ -195,7 +168,7 @@ def test_module_usage_follows_active_paths() -> None:
 
 
 def test_outputs_follow_resolution_and_training_lowers_the_losses() -> None:
-    run = train_receiver("recurrent-routing", LinearToyEncoder(), _dataset(160), snr_db=(15.0, 20.0), epochs=6,
+    run = train_receiver("recurrent-routing", ToyEncoder(), synthetic_digits(160), snr_db=(15.0, 20.0), epochs=6,
                          batch_size=32, lr=5e-3, receiver_kwargs={"width": 24, "modules": 3, "anneal_steps": 30})
     first, last = run.history[0], run.history[-1]
     assert last["class@3"] < 0.8 * first["class@3"] and last["image@3"] < first["image@3"]
@@ -207,7 +180,7 @@ def test_outputs_follow_resolution_and_training_lowers_the_losses() -> None:
 
 @pytest.mark.parametrize("name", ["recurrent-routing", "recurrent-shared", "recurrent-separate"])
 def test_checkpoint_round_trip(name: str, tmp_path: Path) -> None:
-    run = train_receiver(name, LinearToyEncoder(), _dataset(64), epochs=1, batch_size=16, max_steps=3,
+    run = train_receiver(name, ToyEncoder(), synthetic_digits(64), epochs=1, batch_size=16, max_steps=3,
                          receiver_kwargs={"width": 12, "modules": 3, "anneal_steps": 100})
     path = save_receiver(run, tmp_path / "rx.safetensors", command="test")
     loaded, card = load_receiver(path)

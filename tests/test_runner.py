@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import LINEAR_FACTORY as FACTORY
+from helpers import TINY_SETUP, TINY_USERS
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -27,37 +29,13 @@ from semcom.scenarios.runner import PARTIAL_DIR, PointResult, derive_seed, evalu
 # Their scenario files name a test factory by module path, which needs the user's opt-in.
 pytestmark = pytest.mark.usefixtures("allow_code")
 
-FACTORY = "test_runner_support:build_linear_system"
 
 TINY = f"""\
 name: tiny
 description: two systems, two users, three SNR points
-seed: 7
-draws: 2
-batch_size: 3
-dataset:
-  name: mnist-sample
-  images: 5
-systems:
-  - name: lin
-    type: plugin
-    factory: "{FACTORY}"
-    options: {{layer_symbols: [6, 6, 6]}}
-  - name: cliff
-    type: plugin
-    factory: "{FACTORY}"
-    options: {{layer_symbols: [6, 6], kind: sscc, outage_below_db: 5}}
-channel:
+{TINY_SETUP}channel:
   type: awgn
-users:
-  - name: near
-    snr_db: {{start: 0, stop: 20, step: 10}}
-    resolution: 2
-    tasks: [reconstruction, classification]
-  - name: far
-    snr_db: 3
-    resolution: 1
-quick:
+{TINY_USERS}quick:
   images: 5
   snr_points: 2
   draws: 2

@@ -16,6 +16,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+from helpers import TINY_SETUP, TINY_USERS
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -31,33 +32,9 @@ from semcom.scenarios.results import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDE = {"COLUMNS": "80", "LINES": "50", "NO_COLOR": "1"}
-FACTORY = "test_runner_support:build_linear_system"
 TINY = f"""\
 name: tiny
-seed: 7
-draws: 2
-batch_size: 3
-dataset:
-  name: mnist-sample
-  images: 5
-systems:
-  - name: lin
-    type: plugin
-    factory: "{FACTORY}"
-    options: {{layer_symbols: [6, 6, 6]}}
-  - name: cliff
-    type: plugin
-    factory: "{FACTORY}"
-    options: {{layer_symbols: [6, 6], kind: sscc, outage_below_db: 5}}
-users:
-  - name: near
-    snr_db: {{start: 0, stop: 20, step: 10}}
-    resolution: 2
-    tasks: [reconstruction, classification]
-  - name: far
-    snr_db: 3
-    resolution: 1
-quick: {{images: 4, snr_points: 2, draws: 1}}
+{TINY_SETUP}{TINY_USERS}quick: {{images: 4, snr_points: 2, draws: 1}}
 """
 
 
