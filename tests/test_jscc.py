@@ -330,6 +330,31 @@ def test_train_resume_and_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert metrics["count"] == 16 and len(metrics["accuracy"]) == 2
 
 
+def test_train_on_images_given_in_python_reports_every_epoch(tmp_path: Path) -> None:
+    """``train(images=..., on_epoch=...)``: a notebook's own split, and the numbers for its loss curves."""
+    from semcom.data import ImageDataset
+    from semcom.jscc.train import EpochReport, TrainingImages
+
+    g = torch.Generator().manual_seed(1)
+    pixels = (torch.rand(120, 1, 8, 8, generator=g) * 255).to(torch.uint8)
+    ds = ImageDataset("synthetic", "train", pixels, torch.randint(0, 3, (120,), generator=g), ("a", "b", "c"),
+                      torch.arange(120))
+    reports: list[EpochReport] = []
+    cfg = TrainConfig(dataset="synthetic", layers=2, layer_symbols=[8, 8], enc_width=8, dec_width=8, epochs=3,
+                      batch_size=16, validation=20, eval_count=20, eval_snrs=[10.0], out=str(tmp_path / "run"),
+                      progress=False, warmup_steps=1)
+    best = train(cfg, images=TrainingImages(ds.subset(100), ds.subset(keep=torch.arange(120) >= 100), "synthetic"),
+                 on_epoch=reports.append)
+    assert [r.epoch for r in reports] == [1, 2, 3]
+    assert all(len(r.step_mse) == 80 // 16 and all(len(step) == 2 for step in r.step_mse) for r in reports)
+    assert reports[0].best and sum(r.best for r in reports) >= 1
+    assert max(r.score for r in reports if r.best) == max(r.score for r in reports)
+    assert reports[-1].steps == 3 * (80 // 16)
+    card = json.loads(best.with_suffix(".json").read_text())
+    assert card["dataset"]["validation"]["images"] == 20 and card["dataset"]["note"] == "synthetic"
+    assert card["test"]["count"] == 20  # scored on the given test images
+
+
 def test_successive_mode_freezes_earlier_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from semcom.data import ImageDataset
     from semcom.jscc import train as train_mod

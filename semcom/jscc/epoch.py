@@ -25,7 +25,7 @@ import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -108,10 +108,13 @@ class TimeBudget:
 
 @dataclass(frozen=True)
 class EpochResult:
-    """What an epoch did: ``steps`` taken; ``stopped`` when the time budget ended it early."""
+    """What an epoch did: ``steps`` taken; ``stopped`` when the time budget ended it early;
+    ``step_mse``: each step's training MSE of every decoder trained (``[steps][layers]``, this
+    process's share of the batch), for loss curves."""
 
     steps: int
     stopped: bool
+    step_mse: list[list[float]] = field(default_factory=list)
 
 
 def reconstruction_loss(decoded: torch.Tensor, images: torch.Tensor, kind: str,
@@ -198,10 +201,12 @@ class _RunningScores:
     def __init__(self, layers: int) -> None:
         self.psnr = [0.0] * layers
         self.acc = [0.0] * layers
+        self.step_mse: list[list[float]] = []
 
     @torch.no_grad()
     def update(self, images: torch.Tensor, labels: torch.Tensor, outs: Sequence[JsccOutput]) -> str:
         """Fold in one step's outputs; returns the bar's text for the layers trained."""
+        self.step_mse.append([float((o.images.detach() - images).square().mean()) for o in outs])
         for o in outs:
             i = o.layer - 1
             p = float(psnr(images, o.images.detach()).mean())
@@ -275,7 +280,7 @@ class EpochTrainer:
             bar.set_postfix_str(scores.update(images, labels, outs), refresh=False)
         bar.close()
         state.progress = budget.progress
-        return EpochResult(done, stopped)
+        return EpochResult(done, stopped, scores.step_mse)
 
     def _budget_spent(self, budget: TimeBudget) -> bool:
         """Whether to stop; with several processes rank 0's clock decides, for the stop and the schedule."""

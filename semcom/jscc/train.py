@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +40,8 @@ from semcom.jscc.model import MultiResJscc
 from semcom.jscc.run_state import RunFolder, RunState, checkpoint_score
 from semcom.jscc.system import JsccSystem
 
-__all__ = ["TrainConfig", "build_model", "evaluate", "finish_run", "public_card", "resolve_device", "train"]
+__all__ = ["EpochReport", "TrainConfig", "TrainingImages", "build_model", "evaluate", "finish_run", "public_card",
+           "resolve_device", "train"]
 
 _DATA_NOTES = {
     "cifar10": "CIFAR-10, official binary files under the data root.",
@@ -48,13 +49,55 @@ _DATA_NOTES = {
 }
 
 
-def train(cfg: TrainConfig, command: str | None = None) -> Path:
+@dataclass(frozen=True)
+class TrainingImages:
+    """Images for :func:`train` given in Python instead of by ``cfg.dataset`` (a notebook's own split).
+
+    ``train``: the training images; the validation images are held out of them by the run's usual rule
+    (``cfg.validation`` images, at most a fifth, drawn with ``cfg.validation_seed``). ``test``: the
+    images the best checkpoint is scored on at the end (never used to choose anything). ``note``:
+    what the card says about where they come from.
+    """
+
+    train: ImageDataset
+    test: ImageDataset
+    note: str = "images given to semcom.jscc.train in Python"
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What :func:`train` tells an ``on_epoch`` callback after each epoch (main process only).
+
+    Attributes:
+        epoch: epochs done (fractional for one cut short by the time budget).
+        steps: optimiser steps done in the run so far.
+        seconds: wall time of this epoch, validation included.
+        step_mse: this epoch's training MSE per step and decoder, ``[steps][layers]``.
+        validation: :func:`evaluate`'s numbers on the validation images at ``cfg.eval_snrs``.
+        score: the checkpoint score of those numbers (higher is better).
+        best: whether this epoch became the best checkpoint.
+    """
+
+    epoch: float
+    steps: int
+    seconds: float
+    step_mse: list[list[float]]
+    validation: dict[str, Any]
+    score: float
+    best: bool
+
+
+def train(cfg: TrainConfig, command: str | None = None, *, images: TrainingImages | None = None,
+          on_epoch: Callable[[EpochReport], None] | None = None) -> Path:
     """Train (or resume) a model as ``cfg`` says; returns the path of the best checkpoint.
 
     Writes ``cfg.out/{latest,best}.safetensors`` + ``.json`` cards after every epoch, and, when
     ``cfg.zoo_name`` is set, copies each new best into the zoo directory under that name (float16).
     ``cfg.out/FINISHED`` marks a run that did all its epochs (not one stopped by ``max_minutes``).
     Under ``torchrun`` every process calls it (see the module docstring); all return the same path.
+
+    ``images`` replaces the dataset ``cfg`` names (``cfg.dataset`` is then only the name on the card);
+    ``on_epoch`` is called with an :class:`EpochReport` after every epoch (for loss curves).
     """
     cfg = TrainConfig.model_validate(cfg.model_dump())  # checked again: fields may have been set since
     threads_before = torch.get_num_threads()
@@ -63,7 +106,7 @@ def train(cfg: TrainConfig, command: str | None = None) -> Path:
     fresh = not out.exists()
     with process_group(resolve_device(cfg.device)) as (group, device):
         try:
-            return _run(cfg, command, device, group)
+            return _run(cfg, command, device, group, images, on_epoch)
         except BaseException:
             if group.main and fresh and out.is_dir() and not any(out.iterdir()):
                 out.rmdir()  # a run that failed before writing anything leaves no empty folder behind
@@ -87,11 +130,12 @@ class _Data:
     info: dict[str, Any]
 
 
-def _run(cfg: TrainConfig, command: str | None, device: str, group: ProcessGroup = SINGLE) -> Path:
+def _run(cfg: TrainConfig, command: str | None, device: str, group: ProcessGroup = SINGLE,
+         images: TrainingImages | None = None, on_epoch: Callable[[EpochReport], None] | None = None) -> Path:
     torch.manual_seed(cfg.seed)
     folder = RunFolder(cfg.out)
     log = _log if group.main else _quiet
-    data = _prepare_data(cfg)
+    data = _prepare_data(cfg, images)
     model = _start_model(cfg, data.train)
     plan = Plan.of(cfg, len(data.train), model.num_layers)
     resumed = folder.resume(model) if cfg.resume else None
@@ -113,7 +157,7 @@ def _run(cfg: TrainConfig, command: str | None, device: str, group: ProcessGroup
     )
     card = run_card(cfg, model, data.info, command, group.describe() if group.joined else None)
     run = _Run(cfg, folder, data, trainer, card, TimeBudget(cfg.max_minutes, cfg.mode == "joint", state.progress),
-               group)
+               group, on_epoch)
     stopped = False
     while state.epoch < plan.total_epochs and not stopped:
         stopped = run.epoch(state)
@@ -139,6 +183,7 @@ class _Run:
     card: dict[str, Any]
     budget: TimeBudget
     group: ProcessGroup = SINGLE
+    on_epoch: Callable[[EpochReport], None] | None = None
     seconds: list[float] = field(default_factory=list)  # wall time of each whole epoch
 
     def epoch(self, state: RunState) -> bool:
@@ -174,17 +219,26 @@ class _Run:
             f"validation PSNR by layer at {cfg.eval_snrs} dB: "
             f"{metrics['psnr_db']}; acc {metrics['accuracy']}"
         )
-        if score > state.best or cfg.mode == "successive":
+        best = score > state.best or cfg.mode == "successive"
+        if best:
             state.best = score
             self.folder.save_best(model, card)
             if cfg.zoo_name:
                 export(model, cfg, card)
+        if self.on_epoch is not None:
+            self.on_epoch(EpochReport(card["epochs"], state.step, time.monotonic() - t0, result.step_mse, metrics,
+                                      score, best))
 
 
-def _prepare_data(cfg: TrainConfig) -> _Data:
+def _prepare_data(cfg: TrainConfig, images: TrainingImages | None = None) -> _Data:
     """The run's images; a small training set (a test, a quick probe) gives at most a fifth of itself to
     validation."""
-    train_ds, test_ds, info = _load_data(cfg)
+    if images is None:
+        train_ds, test_ds, info = _load_data(cfg)
+    else:
+        train_ds = images.train.subset(cfg.train_count) if cfg.train_count else images.train
+        test_ds = images.test
+        info = {"name": cfg.dataset, "images": len(train_ds), "note": images.note}
     held = min(cfg.validation, max(1, len(train_ds) // 5))
     train_ds, val_ds = train_ds.split_validation(held, cfg.validation_seed)
     info["images"] = len(train_ds)
