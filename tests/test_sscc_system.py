@@ -152,6 +152,24 @@ def test_encode_cache_is_bounded_and_exact() -> None:
     assert other.encode(images[-1], 50) != first[-1]  # the settings are part of the key
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_hevc_quality_twins_share_one_cached_encode(channels: int) -> None:
+    """libheif maps qualities 2j-1 and 2j onto one x265 rate factor: the cache encodes the pair once, and
+    what it returns for either is byte for byte what an uncached encode at that quality gives."""
+    from semcom.sscc.codecs import EncodeCache, build_codec
+
+    codec = build_codec("hevc-intra")
+    image = torch.rand(channels, 32, 32, generator=torch.Generator().manual_seed(channels))
+    uncached = {q: codec.encode(image, q) for q in (0, 1, 2, 35, 36, 37, 99, 100)}
+    assert uncached[1] == uncached[2] and uncached[35] == uncached[36] and uncached[99] == uncached[100]
+    assert uncached[36] != uncached[37] and uncached[0] != uncached[1]
+    assert [codec.same_encoding_quality(q) for q in (0, 1, 2, 35, 36, 37, 99, 100)] == [0, 2, 2, 36, 36, 38, 100, 100]
+    codec.encode_cache = EncodeCache()
+    cached = {q: codec.encode(image, q) for q in uncached}
+    assert cached == uncached
+    assert codec.encode_cache.misses == 5 and codec.encode_cache.hits == 3  # {0}, {1,2}, {35,36}, {37}, {99,100}
+
+
 def test_fast_decoder_is_a_system_option_with_the_reference_outcomes(images: torch.Tensor) -> None:
     """``decoder="fast"`` reaches the links and, around the code's threshold, decodes as Sionna does."""
     results = {}

@@ -88,6 +88,14 @@ class ImageCodec(ABC):
         """Everything besides the image and the quality that the payload depends on."""
         return repr(self)
 
+    def same_encoding_quality(self, quality: int) -> int:
+        """The quality whose encode gives the same bytes as ``quality`` for every image (itself here).
+
+        A codec whose quality knob maps several values onto one encoder setting returns one
+        representative of each group, so that a run's encode cache encodes each setting once.
+        """
+        return quality
+
     # -- public API --------------------------------------------------------------------------
 
     def encode(self, image: torch.Tensor, quality: int) -> bytes:
@@ -102,7 +110,8 @@ class ImageCodec(ABC):
         """
         quality = self._check_quality(quality)
         if self.encode_cache is not None:
-            return self.encode_cache.encode(self.cache_key(), image, quality, self._encode_payload)
+            return self.encode_cache.encode(self.cache_key(), image, self.same_encoding_quality(quality),
+                                            self._encode_payload)
         return self._encode_payload(image, quality)
 
     def _encode_payload(self, image: torch.Tensor, quality: int) -> bytes:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from typing import ClassVar
 
+import torch
 from PIL import Image
 
 from semcom.errors import SemcomError
-from semcom.sscc.codecs.base import Shape, check_opened_size
+from semcom.sscc.codecs.base import Shape, _to_pil, check_opened_size
 from semcom.sscc.codecs.isobmff_codec import IsoBmffCodec
 
 __all__ = ["HeifCodec"]
@@ -31,6 +33,21 @@ class HeifCodec(IsoBmffCodec):
     name = "hevc-intra"
     description = "BPG-class: HEVC intra (BPG's core codec) via pillow-heif/x265"
     quality_range = (0, 100)
+
+    # whether this process's libheif maps qualities two by two onto x265's rate factor (checked once)
+    _paired_qualities: ClassVar[bool | None] = None
+
+    def same_encoding_quality(self, quality: int) -> int:
+        """libheif's x265 plug-in sets the rate factor to ``(100 - quality) // 2`` (integer division), so
+        qualities ``2j - 1`` and ``2j`` give the same bytes; the even one represents both.
+
+        The mapping belongs to libheif, not to semcom: it is checked once per process on a test image
+        (twins encode to the same bytes, neighbours across a pair do not); if the check fails every
+        quality stands for itself.
+        """
+        if HeifCodec._paired_qualities is None:
+            HeifCodec._paired_qualities = _qualities_pair_up(self)
+        return min(quality + quality % 2, 100) if HeifCodec._paired_qualities else quality
 
     def _encode_file(self, image: Image.Image, quality: int) -> bytes:
         import pillow_heif
@@ -62,3 +79,20 @@ class HeifCodec(IsoBmffCodec):
 
     def _join_stream(self, prefix: bytes, payload: bytes) -> bytes:
         return (len(payload) + 2).to_bytes(4, "big") + prefix + payload
+
+
+def _qualities_pair_up(codec: HeifCodec) -> bool:
+    """Whether qualities 2j - 1 and 2j encode to the same bytes and 2j and 2j + 1 do not, on a textured
+    test image in both colour modes, at a few points of the range."""
+    g = torch.Generator().manual_seed(0)
+    ramp = torch.linspace(0, 1, 16)
+    for channels in (1, 3):
+        texture = torch.rand(channels, 16, 16, generator=g)
+        image = (0.25 * (ramp[None, :] + ramp[:, None]) + 0.5 * texture).clamp(0, 1)
+        pil = _to_pil(image)
+        for even in (10, 50, 90):
+            odd_below, odd_above = codec._encode_file(pil, even - 1), codec._encode_file(pil, even + 1)
+            same = codec._encode_file(pil, even)
+            if same != odd_below or same == odd_above:
+                return False
+    return True
