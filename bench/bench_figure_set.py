@@ -21,12 +21,11 @@ Both datasets must be under the data root (``DATA/mnist`` and ``DATA/cifar-10-ba
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import write_json
+from _common import command_line, write_json
 
 SCENARIOS = ("paper-mnist-awgn", "paper-mnist-rayleigh", "paper-cifar10-awgn", "paper-cifar10-rayleigh")
 
@@ -82,7 +81,7 @@ def main() -> None:
     total = time.perf_counter() - t_all
     name = args.name or f"figure_set_{args.backend}_{args.workers}"
     path = write_json(name, {
-        "command": "python " + " ".join(sys.argv),
+        "command": command_line(),
         "images": args.images, "backend": args.backend, "workers": args.workers, "decoder": args.decoder,
         "scenarios": runs, "total_wall_s": round(total, 1),
         "resumed": any(r["resumed_points"] for r in runs),
