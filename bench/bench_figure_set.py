@@ -13,6 +13,7 @@ marks the scenarios that resumed, whose times cover only the part run last.
 
     python bench/bench_figure_set.py --images 10000 --data-root DATA --out results/figure-set
     python bench/bench_figure_set.py --images 10000 --backend ray --workers 2 --name figure_set_ray2
+    python bench/bench_figure_set.py --images 10000 --codec-workers 2 --name figure_set_codec2
 
 Both datasets must be under the data root (``DATA/mnist`` and ``DATA/cifar-10-batches-bin``, or set
 ``$SEMCOM_DATA``).
@@ -46,6 +47,8 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--workers", type=int, default=1, help="processes (local) or Ray actors (ray)")
+    parser.add_argument("--codec-workers", type=int, default=1, help="processes rate-matching SSCC images (local, "
+                                                                     "without --workers)")
     parser.add_argument("--decoder", choices=("sionna", "fast"), default="sionna",
                         help="LDPC decoder of the SSCC systems (default: the reference)")
     parser.add_argument("--data-root", default=None)
@@ -64,10 +67,11 @@ def main() -> None:
         if args.decoder != "sionna":
             scenario = with_decoder(scenario, args.decoder)
         out = Path(args.out) / name
-        print(f"== {name}: {args.images} images, backend {args.backend}, {args.workers} worker(s)", flush=True)
+        print(f"== {name}: {args.images} images, backend {args.backend}, {args.workers} worker(s), "
+              f"{args.codec_workers} codec worker(s)", flush=True)
         t0 = time.perf_counter()
         result = run_scenario(scenario, out, images=args.images, workers=args.workers, backend=args.backend,
-                              data_root=args.data_root, quiet=False)
+                              data_root=args.data_root, quiet=False, codec_workers=args.codec_workers)
         t_run = time.perf_counter() - t0
         figures = plot_results(out)
         t_total = time.perf_counter() - t0
@@ -82,7 +86,8 @@ def main() -> None:
     name = args.name or f"figure_set_{args.backend}_{args.workers}"
     path = write_json(name, {
         "command": command_line(),
-        "images": args.images, "backend": args.backend, "workers": args.workers, "decoder": args.decoder,
+        "images": args.images, "backend": args.backend, "workers": args.workers,
+        "codec_workers": args.codec_workers, "decoder": args.decoder,
         "scenarios": runs, "total_wall_s": round(total, 1),
         "resumed": any(r["resumed_points"] for r in runs),
     })

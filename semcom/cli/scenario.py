@@ -96,6 +96,10 @@ def run_cmd(
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address for --backend ray "
                                                                   "(default: start a local Ray for this "
                                                                   "run).")] = None,
+    codec_workers: Annotated[int, typer.Option("--codec-workers", min=1, help=(
+        "Processes that rate-match the SSCC systems' images (for sweeps where the codec is most of the "
+        "work, e.g. HEVC-intra): each image always in the same process, whose encode cache then serves "
+        "every SNR point; same numbers as 1. Instead of --workers, not with it."))] = 1,
 ) -> None:
     """Run a scenario: write results.csv, results.json and the plots into the output folder.
 
@@ -115,7 +119,7 @@ def run_cmd(
     try:
         result = run_scenario(sc, out_dir, quick=quick, images=images, snr=snr_values, workers=workers,
                               data_root=data_root, device=device, resume=not fresh, quiet=quiet, threads=threads,
-                              backend=backend, address=address)
+                              backend=backend, address=address, codec_workers=codec_workers)
     except KeyboardInterrupt:
         saved = len(list((out_dir / PARTIAL_DIR).glob("point-*.json")))
         typer.secho(f"interrupted: {saved} finished SNR point(s) saved in {out_dir / PARTIAL_DIR}; run the "

@@ -18,6 +18,7 @@ from semcom.data import ImageDataset, load_dataset
 from semcom.scenarios.factory import SystemContext, build_systems, describe_system
 from semcom.scenarios.plan import RunPlan
 from semcom.sscc.codecs.cache import run_cache_from_env
+from semcom.sscc.rate_pool import RateMatchingPool
 from semcom.systems import TransmissionSystem
 
 __all__ = ["PointState", "RunCache", "process_cache"]
@@ -48,6 +49,7 @@ class RunCache:
         self._split: ImageDataset | None = None
         self._plan_key: str | None = None
         self._state: PointState | None = None
+        self._pool: RateMatchingPool | None = None
 
     def split(self, name: str, split: str, root: str | None) -> ImageDataset:
         """A whole dataset split, loaded unless it is the one kept."""
@@ -64,9 +66,12 @@ class RunCache:
         if self._state is None or self._plan_key != key:
             sc = plan.scenario
             full = self.split(sc.dataset.name, sc.dataset.split, plan.data_root)
+            self.release_pool()
+            if plan.codec_workers > 1:
+                self._pool = RateMatchingPool(plan.codec_workers)
             context = SystemContext(dataset=sc.dataset.name, image_shape=full.shape, num_classes=full.num_classes,
                                     mean_image=full.mean_image().to(plan.device), device=plan.device,
-                                    base_dir=sc.base_dir(), encode_cache=run_cache_from_env())
+                                    base_dir=sc.base_dir(), encode_cache=run_cache_from_env(), rate_pool=self._pool)
             data = full.subset(plan.images) if plan.images is not None else full
             systems = build_systems(sc, context)
             channel = sc.channel.build(seed=sc.seed, device=plan.device)
@@ -75,6 +80,14 @@ class RunCache:
             self._state = PointState(data, systems, channel, descriptions)
             self._plan_key = key
         return self._state
+
+    def release_pool(self) -> None:
+        """Stop the rate-matching processes of the kept plan, and forget the plan's systems (they used them)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+            self._state = None
+            self._plan_key = None
 
 
 _PROCESS_CACHE: RunCache | None = None

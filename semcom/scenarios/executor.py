@@ -8,15 +8,9 @@ and every process computes with one torch thread unless told otherwise.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import math
 import multiprocessing
-import os
-import signal
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
@@ -24,6 +18,7 @@ from typing import Any
 
 import torch
 
+from semcom.processes import exit_with_parent
 from semcom.scenarios.cache import process_cache
 from semcom.scenarios.plan import RunPlan
 from semcom.scenarios.point import PointResult, evaluate_point
@@ -41,32 +36,6 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def exit_with_parent() -> None:
-    """End this worker process when the process that started it dies (even by SIGKILL).
-
-    On Linux the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``); everywhere a
-    daemon thread also checks once a second whether the parent is gone (the worker is then adopted by
-    another process) and exits. Without this, a killed run left its idle workers waiting forever.
-    """
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the parent died before the line above took effect
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="semcom-exit-with-parent", daemon=True).start()
 
 
 def init_worker() -> None:

@@ -37,6 +37,7 @@ from semcom.scenarios.schema import (
     SystemSpec,
 )
 from semcom.sscc.codecs.cache import EncodeCache
+from semcom.sscc.rate_pool import RateMatchingPool
 from semcom.storage import ResolvedWeights, read_metadata, resolve_weights
 from semcom.systems import TransmissionSystem
 
@@ -59,6 +60,7 @@ class SystemContext:
         base_dir: folder that relative paths in the scenario are taken from.
         layer_symbols: channel uses k_1..k_L an SSCC system gets (from its reference JSCC system).
         encode_cache: the run's memory of codec encodes, shared by its SSCC systems (None: none).
+        rate_pool: processes that rate-match the SSCC systems' images (None: this process).
     """
 
     dataset: str
@@ -69,6 +71,7 @@ class SystemContext:
     base_dir: Path = Path(".")
     layer_symbols: tuple[int, ...] | None = None
     encode_cache: EncodeCache | None = None
+    rate_pool: RateMatchingPool | None = None
 
 
 def _jscc_source(model: str, ctx: SystemContext) -> ResolvedWeights | str:
@@ -140,7 +143,8 @@ def _build_sscc(spec: SsccSystemSpec, ctx: SystemContext) -> TransmissionSystem:
     try:
         return SsccSystem(spec.codec, spec.mcs, ctx.layer_symbols or (), ctx.mean_image, layering=spec.layering,
                            mode=spec.mode, headers=spec.headers, target_bler=spec.target_bler,
-                           decoder=spec.decoder, name=spec.label, device=ctx.device, encode_cache=ctx.encode_cache)
+                           decoder=spec.decoder, name=spec.label, device=ctx.device, encode_cache=ctx.encode_cache,
+                           rate_pool=ctx.rate_pool)
     except ValueError as exc:
         raise ScenarioError(f"system '{spec.label}': {exc}") from None
 

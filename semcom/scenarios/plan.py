@@ -59,6 +59,9 @@ class RunPlan:
         device: torch device.
         overrides: what the command line changed, as recorded in ``results.json``:
             ``{"images": N, "snr_db": {user: [dB, ...]}}`` (empty: none).
+        codec_workers: processes that rate-match the SSCC systems' images
+            (:class:`~semcom.sscc.rate_pool.RateMatchingPool`; 1: none). It changes no number, so it is not
+            part of the fingerprint.
     """
 
     scenario: Scenario
@@ -70,6 +73,7 @@ class RunPlan:
     data_root: str | None = None
     device: str = "cpu"
     overrides: dict[str, Any] = field(default_factory=dict)
+    codec_workers: int = 1
 
     def fingerprint(self) -> str:
         """Hash of everything that shapes the numbers (partial results must match it to be reused)."""
@@ -96,7 +100,7 @@ def sweep_points(count: int, keep: int) -> list[int]:
 
 def make_plan(scenario: Scenario, *, quick: bool = False, images: int | None = None,
               snr: SnrOverride | None = None, data_root: str | Path | None = None,
-              device: str = "cpu") -> RunPlan:
+              device: str = "cpu", codec_workers: int = 1) -> RunPlan:
     """Resolve a scenario into a :class:`RunPlan`.
 
     Args:
@@ -106,6 +110,7 @@ def make_plan(scenario: Scenario, *, quick: bool = False, images: int | None = N
         snr: SNR lists instead of the scenario's (see the module docstring).
         data_root: data root, overriding the scenario's ``dataset.root``.
         device: torch device.
+        codec_workers: processes that rate-match SSCC images (1: none; see :class:`RunPlan`).
 
     Raises:
         ScenarioError: an override the scenario cannot take (message names ``--images`` or ``--snr``).
@@ -135,7 +140,7 @@ def make_plan(scenario: Scenario, *, quick: bool = False, images: int | None = N
     elif scenario.dataset.root is not None:  # relative to the scenario file
         root = scenario.base_dir() / Path(scenario.dataset.root).expanduser()
     return RunPlan(scenario, count, draws, tuple(points), table, quick,
-                   None if root is None else str(root), device, overrides)
+                   None if root is None else str(root), device, overrides, codec_workers)
 
 
 def _snr_wanted(scenario: Scenario, snr: SnrOverride) -> dict[str, list[float]]:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from semcom.errors import SemcomError, SemcomWarning
+from semcom.scenarios.cache import process_cache
 from semcom.scenarios.checks import check_plan
 from semcom.scenarios.executor import run_parallel, run_serial
 from semcom.scenarios.loader import load_scenario
@@ -106,6 +107,7 @@ def run_scenario(
     on_point: Callable[[PointResult], None] | None = None,
     backend: str = "local",
     address: str | None = None,
+    codec_workers: int = 1,
 ) -> RunResult:
     """Run a scenario and write ``results.csv`` and ``results.json`` into ``out``.
 
@@ -129,6 +131,9 @@ def run_scenario(
         backend: ``"local"`` (this process, or ``workers`` spawned processes) or ``"ray"`` (``workers``
             Ray actors; the same numbers, see :mod:`semcom.scenarios.ray_backend`).
         address: with ``backend="ray"``, a running Ray cluster's address (None: a local Ray for this run).
+        codec_workers: processes that rate-match the SSCC systems' images in a serial run
+            (:mod:`semcom.sscc.rate_pool`: each image always in the same process, so its encode cache
+            serves every point); the same numbers as 1. Not with ``workers > 1`` or Ray.
 
     Raises:
         ScenarioError: invalid scenario, or ``out`` holds partial results of a different run.
@@ -140,10 +145,26 @@ def run_scenario(
         raise SemcomError(f"workers must be at least 1, got {workers}")
     if backend not in ("local", "ray"):
         raise SemcomError(f"backend must be 'local' or 'ray', not {backend!r}")
-    plan = make_plan(scenario, quick=quick, images=images, snr=snr, data_root=data_root, device=device)
+    if codec_workers < 1:
+        raise SemcomError(f"codec workers must be at least 1, got {codec_workers}")
+    if codec_workers > 1 and (workers > 1 or backend != "local"):
+        raise SemcomError("--codec-workers spreads the images of one process's SNR points; use it without "
+                          "--workers and --backend ray (one or the other, not both)")
+    plan = make_plan(scenario, quick=quick, images=images, snr=snr, data_root=data_root, device=device,
+                     codec_workers=codec_workers)
+    try:
+        return _check_and_run(scenario, plan, out, resume=resume, workers=workers, quiet=quiet, threads=threads,
+                              on_point=on_point, backend=backend, address=address)
+    finally:
+        process_cache().release_pool()  # a run's rate-matching processes end with it
+
+
+def _check_and_run(scenario: Scenario, plan: RunPlan, out: str | Path | None, *, resume: bool, workers: int,
+                   quiet: bool, threads: int | None, on_point: Callable[[PointResult], None] | None, backend: str,
+                   address: str | None) -> RunResult:
     _, notes = check_plan(plan)  # builds the systems: a failure now, not in a worker after an hour
     for note in notes:
-        warnings.warn(note, SemcomWarning, stacklevel=2)
+        warnings.warn(note, SemcomWarning, stacklevel=3)
     fingerprint = plan.fingerprint()
     started, t0 = datetime.now(UTC), time.perf_counter()
     out_dir = Path(out) if out is not None else None

@@ -39,15 +39,13 @@ from semcom.sscc.capacity import capacity_bits
 from semcom.sscc.codecs import CodecDecodeError, EncodeCache, ImageCodec, build_codec
 from semcom.sscc.link import DECODERS, CnUpdate, LdpcDecoder, LdpcQamLink, transport_block_size
 from semcom.sscc.mcs import get_mcs, select_mcs
-from semcom.sscc.rate import fit_to_budget
+from semcom.sscc.rate_pool import RateMatchingPool
+from semcom.sscc.source import RESIDUAL_GAIN, Layering, apply_residual, source_code_image
 from semcom.systems import LayerOutput
 
 __all__ = ["RESIDUAL_GAIN", "SsccSystem"]
-
-RESIDUAL_GAIN = 2.0  # residuals of a decent first layer stay within +-0.25: use the codec's range
 QUALITY_BITS = 8  # one byte per layer per image tells the receiver the codec quality
 
-Layering = Literal["refinement", "simulcast"]
 Mode = Literal["broadcast", "unicast"]
 
 
@@ -87,6 +85,8 @@ class SsccSystem:
             it decodes differently is rare, so rows can differ from the reference in a few images.
         name: label in results tables.
         device: where the LDPC link runs (codecs always run on the CPU).
+        encode_cache: the run's memory of codec encodes (shared by its SSCC systems).
+        rate_pool: processes that rate-match the images (:mod:`semcom.sscc.rate_pool`); None: here.
     """
 
     kind = "sscc"
@@ -109,6 +109,7 @@ class SsccSystem:
         name: str | None = None,
         device: str = "cpu",
         encode_cache: EncodeCache | None = None,
+        rate_pool: RateMatchingPool | None = None,
     ) -> None:
         if layering not in ("refinement", "simulcast"):
             raise ValueError(f"layering must be 'refinement' or 'simulcast', not {layering!r}")
@@ -136,6 +137,7 @@ class SsccSystem:
         self.device = str(device)
         self.name = name or f"sscc-{self.codec.name}-{mcs}"
         self._links: dict[tuple[str, int], LdpcQamLink] = {}
+        self.rate_pool = rate_pool
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -211,39 +213,16 @@ class SsccSystem:
         """Rate-match every layer: payloads (quality byte + codec payload) per layer and image.
 
         ``budgets[layer]`` is one bit budget for the whole batch, one per image, or None (not sent).
+        Images are coded one by one (:func:`~semcom.sscc.source.source_code_image`), here or in the
+        run's :class:`~semcom.sscc.rate_pool.RateMatchingPool`: the same payloads either way.
         """
-        layers: list[list[bytes | None]] = []
-        current = self.mean_image.expand_as(images).clone()
-        broken = torch.zeros(len(images), dtype=torch.bool)
-        for layer, budget in enumerate(budgets):
-            row: list[bytes | None] = []
-            for i, image in enumerate(images):
-                bits = budget[i] if isinstance(budget, Sequence) else budget
-                if bits is None or bits <= 0 or (self.layering == "refinement" and broken[i]):
-                    row.append(None)
-                    broken[i] = True
-                    continue
-                source = image if self.layering == "simulcast" or layer == 0 else self._residual_image(
-                    image, current[i])
-                fit = fit_to_budget(self.codec, source, bits)
-                if fit.outage or fit.payload is None or fit.quality is None:
-                    row.append(None)
-                    broken[i] = True
-                    continue
-                row.append(bytes([fit.quality]) + fit.payload)
-                if self.layering == "refinement":
-                    decoded = self.codec.decode(fit.payload, tuple(image.shape), fit.quality)
-                    current[i] = decoded if layer == 0 else self._apply_residual(current[i], decoded)
-            layers.append(row)
-        return layers
-
-    @staticmethod
-    def _residual_image(image: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
-        return (0.5 + RESIDUAL_GAIN * (image - previous)).clamp(0, 1)
-
-    @staticmethod
-    def _apply_residual(previous: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
-        return (previous + (decoded - 0.5) / RESIDUAL_GAIN).clamp(0, 1)
+        per_image = [[b[i] if isinstance(b, Sequence) else b for b in budgets] for i in range(len(images))]
+        if self.rate_pool is not None:
+            coded = self.rate_pool.code(self.codec, images, per_image, self.layering, self.mean_image)
+        else:
+            coded = [source_code_image(self.codec, image, b, self.layering, self.mean_image)
+                     for image, b in zip(images, per_image, strict=True)]
+        return [[coded[i][layer] for i in range(len(images))] for layer in range(len(budgets))]
 
     def _encode(self, images: torch.Tensor, mcs: list[str | None]) -> _Encoding:
         budgets = [None if m is None else self._payload_budget_bits(m, k)
@@ -289,7 +268,7 @@ class SsccSystem:
                 if self.layering == "simulcast" or layer == 0:
                     current[i] = decoded
                 else:
-                    current[i] = self._apply_residual(current[i], decoded)
+                    current[i] = apply_residual(current[i], decoded)
             if self.layering == "refinement":
                 ok_so_far &= layer_ok
                 outage = ~ok_so_far
