@@ -187,6 +187,8 @@ def test_fast_decoder_is_a_system_option_with_the_reference_outcomes(images: tor
     assert results["fast"] == results["sionna"]
     with pytest.raises(ValueError, match="decoder"):
         _system(images, decoder="turbo")
+    with pytest.raises(ValueError, match="fast decoder"):  # at construction, not at the first link
+        _system(images, decoder="fast", cn_update="boxplus")
 
 
 def test_scenario_sscc_decoder_reaches_the_system() -> None:

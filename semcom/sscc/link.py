@@ -31,7 +31,7 @@ from semcom.channels.base import Channel, ChannelOutput
 from semcom.sscc.ldpc_decoder import fast_tb_decoder
 from semcom.sscc.mcs import Mcs, get_mcs
 
-__all__ = ["DECODERS", "CnUpdate", "LdpcDecoder", "LdpcQamLink", "transport_block_size"]
+__all__ = ["DECODERS", "CnUpdate", "LdpcDecoder", "LdpcQamLink", "check_decoder", "transport_block_size"]
 
 CnUpdate = Literal["minsum", "offset-minsum", "boxplus-phi", "boxplus"]
 LdpcDecoder = Literal["sionna", "fast"]
@@ -108,6 +108,14 @@ def _qam(m: int, device: str) -> tuple[torch.nn.Module, torch.nn.Module]:
     return Mapper("qam", m, device=device), Demapper("app", "qam", m, device=device)
 
 
+def check_decoder(decoder: str, cn_update: str) -> None:
+    """Refuse an unknown LDPC decoder, or a check-node rule the fast decoder does not run (ValueError)."""
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {', '.join(DECODERS)}; got {decoder!r}")
+    if decoder == "fast" and cn_update not in ("boxplus-phi", "minsum"):
+        raise ValueError(f"the fast decoder runs cn_update 'boxplus-phi' or 'minsum', not {cn_update!r}")
+
+
 class LdpcQamLink(torch.nn.Module):
     r"""Info bits -> 5G LDPC transport block -> ``2^m``-QAM -> channel -> APP demapper -> TB decoder.
 
@@ -175,10 +183,7 @@ class LdpcQamLink(torch.nn.Module):
         decoder: LdpcDecoder = "sionna",
     ) -> None:
         super().__init__()
-        if decoder not in DECODERS:
-            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}; got {decoder!r}")
-        if decoder == "fast" and cn_update not in ("boxplus-phi", "minsum"):
-            raise ValueError(f"the fast decoder runs cn_update 'boxplus-phi' or 'minsum', not {cn_update!r}")
+        check_decoder(decoder, cn_update)
         self.decoder = str(decoder)
         self.mcs = get_mcs(mcs)
         self.num_symbols = int(num_symbols)

@@ -105,8 +105,6 @@ class RateMatchingPool:
 
 def _without_cache(codec: ImageCodec) -> ImageCodec:
     """``codec`` as it travels to a worker: its settings, not this process's cache."""
-    cache, codec.encode_cache = codec.encode_cache, None
-    try:
-        return copy.copy(codec)
-    finally:
-        codec.encode_cache = cache
+    shipped = copy.copy(codec)
+    shipped.encode_cache = None
+    return shipped

@@ -37,7 +37,7 @@ import torch
 from semcom.channels.base import Channel, ChannelOutput
 from semcom.sscc.capacity import capacity_bits
 from semcom.sscc.codecs import CodecDecodeError, EncodeCache, ImageCodec, build_codec
-from semcom.sscc.link import DECODERS, CnUpdate, LdpcDecoder, LdpcQamLink, transport_block_size
+from semcom.sscc.link import CnUpdate, LdpcDecoder, LdpcQamLink, check_decoder, transport_block_size
 from semcom.sscc.mcs import get_mcs, select_mcs
 from semcom.sscc.rate_pool import RateMatchingPool
 from semcom.sscc.source import RESIDUAL_GAIN, Layering, apply_residual, source_code_image
@@ -131,8 +131,7 @@ class SsccSystem:
         self.bler_channel = bler_channel
         self.num_bp_iter = num_bp_iter
         self.cn_update = cn_update
-        if decoder not in DECODERS:
-            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}; got {decoder!r}")
+        check_decoder(decoder, cn_update)  # the links are built later: fail now
         self.decoder = decoder
         self.device = str(device)
         self.name = name or f"sscc-{self.codec.name}-{mcs}"

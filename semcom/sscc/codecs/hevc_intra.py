@@ -47,7 +47,7 @@ class HeifCodec(IsoBmffCodec):
         """
         if HeifCodec._paired_qualities is None:
             HeifCodec._paired_qualities = _qualities_pair_up(self)
-        return min(quality + quality % 2, 100) if HeifCodec._paired_qualities else quality
+        return quality + quality % 2 if HeifCodec._paired_qualities else quality
 
     def _encode_file(self, image: Image.Image, quality: int) -> bytes:
         import pillow_heif
