@@ -26,8 +26,10 @@ __all__ = [
     "ber",
     "bler",
     "ms_ssim",
+    "mse_per_image",
     "pooled_psnr",
     "psnr",
+    "psnr_from_mse",
     "ssim",
     "summarize",
     "t_interval95",
@@ -43,14 +45,23 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
         raise ValueError(f"expected two [B, C, H, W] batches of equal shape, got {tuple(x.shape)} and {tuple(y.shape)}")
 
 
+def mse_per_image(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per image: two ``[B, C, H, W]`` tensors -> ``[B]`` (float32)."""
+    _check_pair(reference, estimate)
+    return (reference.float() - estimate.float()).square().flatten(1).mean(dim=1)
+
+
+def psnr_from_mse(mse: torch.Tensor) -> torch.Tensor:
+    """``10 log10(1 / MSE)`` in dB for pixels in [0, 1], elementwise, capped at :data:`MAX_PSNR_DB`."""
+    return (-10.0 * torch.log10(mse.clamp_min(10 ** (-MAX_PSNR_DB / 10)))).clamp_max(MAX_PSNR_DB)
+
+
 def psnr(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
     """PSNR per image in dB, ``10 log10(1 / MSE)`` for pixels in [0, 1].
 
     Input: two ``[B, C, H, W]`` tensors. Output: ``[B]``, capped at :data:`MAX_PSNR_DB`.
     """
-    _check_pair(reference, estimate)
-    mse = (reference.float() - estimate.float()).square().flatten(1).mean(dim=1)
-    return (-10.0 * torch.log10(mse.clamp_min(10 ** (-MAX_PSNR_DB / 10)))).clamp_max(MAX_PSNR_DB)
+    return psnr_from_mse(mse_per_image(reference, estimate))
 
 
 def pooled_psnr(per_image_psnr_db: torch.Tensor) -> torch.Tensor:

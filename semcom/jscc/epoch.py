@@ -39,7 +39,7 @@ from semcom.distributed import SINGLE, ProcessGroup
 from semcom.jscc.config import TrainConfig
 from semcom.jscc.model import JsccOutput, MultiResJscc
 from semcom.jscc.run_state import RunState
-from semcom.metrics import psnr
+from semcom.metrics import mse_per_image, psnr_from_mse
 
 __all__ = ["EpochResult", "EpochTrainer", "Plan", "TimeBudget", "lr_at", "reconstruction_loss", "stage_params"]
 
@@ -124,7 +124,7 @@ def reconstruction_loss(decoded: torch.Tensor, images: torch.Tensor, kind: str,
     With several processes each holds a share of the batch; the PSNR weights use the mean MSE of the
     whole batch (averaged over ``group``), as one process holding the whole batch would.
     """
-    per_image = (decoded - images).square().flatten(1).mean(1)
+    per_image = mse_per_image(images, decoded)
     if kind == "psnr":
         batch_mse = per_image.mean() if not group.joined else group.mean(per_image.detach().mean())
         weights = (batch_mse / per_image.clamp_min(1e-10)).detach()
@@ -206,10 +206,11 @@ class _RunningScores:
     @torch.no_grad()
     def update(self, images: torch.Tensor, labels: torch.Tensor, outs: Sequence[JsccOutput]) -> str:
         """Fold in one step's outputs; returns the bar's text for the layers trained."""
-        self.step_mse.append([float((o.images.detach() - images).square().mean()) for o in outs])
-        for o in outs:
+        mses = [mse_per_image(images, o.images.detach()) for o in outs]
+        self.step_mse.append([float(m.mean()) for m in mses])
+        for o, mse in zip(outs, mses, strict=True):
             i = o.layer - 1
-            p = float(psnr(images, o.images.detach()).mean())
+            p = float(psnr_from_mse(mse).mean())
             self.psnr[i] = p if self.psnr[i] == 0 else 0.98 * self.psnr[i] + 0.02 * p
             if o.logits is not None:
                 a = float((o.logits.argmax(1) == labels).float().mean())
