@@ -25,10 +25,12 @@ from _common import command_line, write_json
 MODES = ("off", "per quality", "default")
 
 
-def run_once(scenario: str, images: int, mode: str) -> tuple[list[dict[str, Any]], int, float]:
-    """One run of ``scenario`` in ``mode``: its rows, the codec encodes it made and its wall time."""
+def run_once(scenario: str, images: int, mode: str) -> tuple[list[dict[str, Any]], int, float, int]:
+    """One run of ``scenario`` in ``mode``: its rows, the codec encodes it made, its wall time and the bytes
+    of payloads its cache held at the end."""
     from semcom.scenarios import cache as run_cache
-    from semcom.scenarios import run_scenario
+    from semcom.scenarios import load_scenario, run_scenario
+    from semcom.scenarios.plan import make_plan
     from semcom.sscc.codecs.base import ImageCodec
     from semcom.sscc.codecs.hevc_intra import HeifCodec
 
@@ -48,10 +50,14 @@ def run_once(scenario: str, images: int, mode: str) -> tuple[list[dict[str, Any]
         t0 = time.perf_counter()
         result = run_scenario(scenario, images=images)
         seconds = time.perf_counter() - t0
+        state = run_cache.process_cache().state(make_plan(load_scenario(scenario), images=images))
+        caches = {id(c): c for s in state.systems.values() if (c := getattr(getattr(s, "codec", None),
+                                                                            "encode_cache", None)) is not None}
+        held = sum(c.size_bytes for c in caches.values())
     finally:
         ImageCodec._encode_payload = real  # type: ignore[method-assign]
         HeifCodec._paired_qualities = None
-    return result.rows, encodes, seconds
+    return result.rows, encodes, seconds, held
 
 
 def main() -> None:
@@ -67,22 +73,24 @@ def main() -> None:
     torch.set_num_threads(1)
     seconds: dict[str, list[float]] = {m: [] for m in MODES}
     encodes: dict[str, int] = {}
+    held: dict[str, int] = {}
     rows: dict[str, str] = {}
     for _ in range(args.repeats):
         for mode in MODES:
-            table, n, s = run_once(args.scenario, args.images, mode)
+            table, n, s, held[mode] = run_once(args.scenario, args.images, mode)
             seconds[mode].append(s)
             encodes[mode] = n
             rows[mode] = repr(table)
     identical = len(set(rows.values())) == 1
     print(f"{args.scenario}, {args.images} images; identical tables: {identical}")
-    print(f"{'cache':<12} {'encodes':>8} {'per image':>10} {'best s':>8} {'speed-up':>9}")
+    print(f"{'cache':<12} {'encodes':>8} {'per image':>10} {'best s':>8} {'speed-up':>9} {'KB held/image':>14}")
     best = {m: min(v) for m, v in seconds.items()}
     for mode in MODES:
         print(f"{mode:<12} {encodes[mode]:>8} {encodes[mode] / args.images:>10.1f} {best[mode]:>8.1f} "
-              f"{best['off'] / best[mode]:>8.2f}x")
+              f"{best['off'] / best[mode]:>8.2f}x {held[mode] / 1024 / args.images:>14.1f}")
     path = write_json(args.name, {"command": command_line(), "scenario": args.scenario, "images": args.images,
                                   "repeats": args.repeats, "identical_tables": identical, "encodes": encodes,
+                                  "cache_bytes_held": held,
                                   "seconds": seconds, "best_seconds": best})
     print(f"-> {path}")
 
